@@ -190,6 +190,7 @@ func (d *decoder) walk(n *yaml.Node, v reflect.Value, path string) {
 				d.errAt(k, child, "remove one of them", "key %q is given twice", k.Value)
 				continue
 			}
+			d.f.pos[child] = position{k.Line, k.Column} // an entry is found by its key
 			ev := reflect.New(v.Type().Elem()).Elem()
 			d.walk(val, ev, child)
 			m.SetMapIndex(reflect.ValueOf(k.Value), ev)
@@ -223,8 +224,6 @@ func join(path, field string) string {
 	}
 	return path + "." + field
 }
-
-
 
 func jsonFields(t reflect.Type) map[string]int {
 	m := map[string]int{}
