@@ -22,9 +22,9 @@ const (
 // Environment declares who may reach one EKS cluster, as whom, and with which limits.
 type Environment struct {
 	// APIVersion must be guardrail.dev/v1alpha1.
-	APIVersion string `json:"apiVersion"`
+	APIVersion string `json:"apiVersion" jsonschema:"enum=guardrail.dev/v1alpha1"`
 	// Kind must be Environment.
-	Kind string `json:"kind"`
+	Kind string `json:"kind" jsonschema:"enum=Environment"`
 	// Metadata names the environment; the name is the output directory deploy/<name>/.
 	Metadata ObjectMeta `json:"metadata"`
 	// Spec is the content of the environment.
@@ -60,11 +60,11 @@ type EnvironmentSpec struct {
 // AWS names the account and region.
 type AWS struct {
 	// AccountID is the 12-digit AWS account ID, quoted ("123456789012") so YAML keeps leading zeros.
-	AccountID string `json:"accountId"`
+	AccountID string `json:"accountId" jsonschema:"pattern=^[0-9]{12}$"`
 	// Region of the cluster, for example ap-northeast-2.
 	Region string `json:"region"`
 	// Partition of the ARNs: aws (default), aws-cn or aws-us-gov.
-	Partition string `json:"partition,omitempty"`
+	Partition string `json:"partition,omitempty" jsonschema:"enum=aws,enum=aws-cn,enum=aws-us-gov"`
 	// IdentityCenterRegion is the region segment of the Identity Center role path
 	// aws-reserved/sso.amazonaws.com/<region>/. Defaults to region. Where your roles have no region
 	// segment (seen when Identity Center lives in us-east-1), give each permission set a full roleArn instead.
@@ -77,7 +77,7 @@ type Cluster struct {
 	Name string `json:"name"`
 	// AuthenticationMode is API, API_AND_CONFIG_MAP or CONFIG_MAP. Access entries need API or
 	// API_AND_CONFIG_MAP; aws-auth rows need CONFIG_MAP or API_AND_CONFIG_MAP.
-	AuthenticationMode string `json:"authenticationMode"`
+	AuthenticationMode string `json:"authenticationMode" jsonschema:"enum=API,enum=API_AND_CONFIG_MAP,enum=CONFIG_MAP"`
 }
 
 // PermissionSet is an IAM Identity Center permission set provisioned into the account,
@@ -113,7 +113,7 @@ type AccessEntry struct {
 // AccessPolicy associates one EKS managed access policy.
 type AccessPolicy struct {
 	// Policy is the name of an AWS managed access policy, for example AmazonEKSViewPolicy.
-	Policy string `json:"policy"`
+	Policy string `json:"policy" jsonschema:"enum=AmazonEKSAdminPolicy,enum=AmazonEKSAdminViewPolicy,enum=AmazonEKSClusterAdminPolicy,enum=AmazonEKSEditPolicy,enum=AmazonEKSSecretReaderPolicy,enum=AmazonEKSViewPolicy"`
 	// Scope is where the policy applies.
 	Scope AccessScope `json:"scope"`
 }
@@ -121,7 +121,7 @@ type AccessPolicy struct {
 // AccessScope is the scope of an access policy association.
 type AccessScope struct {
 	// Type is cluster or namespace.
-	Type string `json:"type"`
+	Type string `json:"type" jsonschema:"enum=cluster,enum=namespace"`
 	// Namespaces, required for type namespace and forbidden for cluster. A trailing * matches a prefix (app-*).
 	Namespaces []string `json:"namespaces,omitempty"`
 }
@@ -174,7 +174,7 @@ type Guardrail struct {
 	// Message shown to the person whose request is denied.
 	Message string `json:"message"`
 	// Action is Deny (default: the request is refused) or Audit (reported, not refused).
-	Action string `json:"action,omitempty"`
+	Action string `json:"action,omitempty" jsonschema:"enum=Deny,enum=Audit"`
 }
 
 // Deny selects requests. The subjects (people, teams, groups, permissionSets) are ORed; clusterRoles,
@@ -194,7 +194,7 @@ type Deny struct {
 	// Compiled as a ClusterPolicy whatever --policy-kind says, since only ClusterPolicy matches on roles.
 	ClusterRoles []string `json:"clusterRoles,omitempty"`
 	// Operations denied: CREATE, UPDATE, DELETE, CONNECT.
-	Operations []string `json:"operations"`
+	Operations []string `json:"operations" jsonschema:"enum=CREATE,enum=UPDATE,enum=DELETE,enum=CONNECT"`
 	// Namespaces where the guardrail applies (the namespace objects themselves included).
 	Namespaces []string `json:"namespaces"`
 	// Kinds limits the guardrail to these kinds (for example ConfigMap, apps/Deployment); default all kinds.

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"guardrail.dev/guardrail/compiler"
+	"guardrail.dev/guardrail/compiler/emit"
+	"guardrail.dev/guardrail/compiler/load"
+)
+
+type compileOptions struct {
+	out        string
+	policies   string
+	policyKind string
+	check      bool
+	strict     bool
+	quiet      bool
+}
+
+// NewCompileCommand returns guardrail compile.
+func NewCompileCommand(s Streams) *cobra.Command {
+	o := &compileOptions{}
+	cmd := &cobra.Command{
+		Use:   "compile [paths...]",
+		Short: "Compile environments into EKS requests, aws-auth, kustomize overlays and Kyverno policies",
+		Long: `Compile environment files (default environments/) and the policy library (policies/) into
+the output directory (default deploy/):
+
+  deploy/base/                      the policies/ library as a kustomize base
+  deploy/<env>/kustomization.yaml   the overlay: namespaces, RBAC, service accounts, policies, ../base
+  deploy/<env>/rendered.yaml        the overlay built with krusty: the objects a cluster receives
+  deploy/<env>/policies/            one Kyverno policy per guardrail
+  deploy/<env>/eks/*.json           CreateAccessEntry, AssociateAccessPolicy and
+                                    CreatePodIdentityAssociation requests (aws-sdk-go-v2 input shapes)
+  deploy/<env>/aws-auth.yaml        kube-system/aws-auth, when a permission set is mapped that way
+
+Every policy passes Kyverno's own validation first. Output is byte-stable, and written
+atomically: on any error nothing under the output directory changes. deploy/base and each
+compiled deploy/<env> are replaced whole, so stale files disappear.
+
+With --check nothing is written: the command exits 1 with a unified diff when the output
+directory is not what the sources produce (for PR checks that require generated output to be
+committed).
+
+Exit codes: 0 compiled (or up to date), 1 invalid input or --check found a difference, 2 usage error.`,
+		Example: `  guardrail compile
+  guardrail compile environments/dev.yaml -o deploy/
+  guardrail compile --check`,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(s, args) },
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.out, "output", "o", "deploy", "output directory")
+	f.StringVar(&o.policies, "policies", "policies", "directory of hand-written Kyverno policies included in every overlay")
+	f.StringVar(&o.policyKind, "policy-kind", emit.ValidatingPolicy,
+		"kind of the generated policies: ValidatingPolicy (policies.kyverno.io/v1) or ClusterPolicy (kyverno.io/v1, deprecated since Kyverno 1.17)")
+	f.BoolVar(&o.check, "check", false, "write nothing; exit 1 with a diff when the output directory is out of date")
+	f.BoolVar(&o.strict, "strict", false, "treat warnings as errors")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only errors")
+	return cmd
+}
+
+func (o *compileOptions) run(s Streams, paths []string) error {
+	if o.policyKind != emit.ValidatingPolicy && o.policyKind != emit.ClusterPolicy {
+		return usageErrorf("--policy-kind must be %s or %s, not %q", emit.ValidatingPolicy, emit.ClusterPolicy, o.policyKind)
+	}
+	sources, err := load.ReadPaths(paths)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	library, err := compiler.ReadLibrary(o.policies)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	out, err := compiler.Compile(sources, library, compiler.Options{PolicyKind: o.policyKind, Strict: o.strict})
+	if err != nil {
+		return inputError(s, err)
+	}
+	if !o.quiet {
+		printDiagnostics(s, out.Warnings, false)
+	}
+	if o.check {
+		diff, err := compiler.Diff(o.out, out)
+		if err != nil {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
+		if diff != "" {
+			fmt.Fprint(s.Out, diff)
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s is out of date: run guardrail compile and commit the result", o.out)}
+		}
+		if !o.quiet {
+			fmt.Fprintf(s.ErrOut, "%s is up to date\n", o.out)
+		}
+		return nil
+	}
+	if err := compiler.Write(o.out, out); err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	if !o.quiet {
+		counts := map[string]int{}
+		for p := range out.Files {
+			counts[strings.SplitN(p, "/", 2)[0]]++
+		}
+		for _, d := range out.Dirs {
+			fmt.Fprintf(s.ErrOut, "wrote %s/%s (%s)\n", strings.TrimSuffix(o.out, "/"), d, count(counts[d], "file"))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+// Package compiler turns environment files into everything a GitOps repo applies. Compile is
+// the one entry point: it loads and validates the environments (package load), resolves them
+// (package model), emits EKS requests, aws-auth, kustomize overlays and Kyverno policies
+// (package emit), checks every policy with Kyverno's own validation (package kyverno) and
+// renders each overlay with krusty (package render). It works in memory; Write and Diff are
+// the only functions that touch the disk.
+package compiler
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"guardrail.dev/guardrail/compiler/emit"
+	"guardrail.dev/guardrail/compiler/kyverno"
+	"guardrail.dev/guardrail/compiler/load"
+	"guardrail.dev/guardrail/compiler/render"
+)
+
+// Options tune a compilation.
+type Options struct {
+	// PolicyKind is emit.ValidatingPolicy (default) or emit.ClusterPolicy.
+	PolicyKind string
+	// Strict turns warnings into errors.
+	Strict bool
+}
+
+// Output is the result of a compilation.
+type Output struct {
+	// Files are relative to the output directory: base/... and <env>/...
+	Files emit.Files
+	// Dirs are the top-level directories Files fills (base and one per environment), sorted.
+	Dirs []string
+	// Envs are the environments compiled.
+	Envs []*load.Loaded
+	// Warnings found while loading.
+	Warnings load.Diagnostics
+}
+
+// RenderedFile is the name of each environment's kustomize build output.
+const RenderedFile = "rendered.yaml"
+
+// PolicyError is a policy that Kyverno's validation rejects.
+type PolicyError struct {
+	Source string // file (policies/...) or generated path (deploy/<env>/policies/...)
+	Err    error
+}
+
+func (e *PolicyError) Error() string { return fmt.Sprintf("%s: %v", e.Source, e.Err) }
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// ReadLibrary reads the hand-written policies: every *.yaml and *.yml file of dir. A missing
+// directory is an empty library.
+func ReadLibrary(dir string) ([]load.Source, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read policy library: %w", err)
+	}
+	var out []load.Source
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); e.IsDir() || (ext != ".yaml" && ext != ".yml") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read policy library: %w", err)
+		}
+		out = append(out, load.Source{Path: p, Data: b})
+	}
+	return out, nil
+}
+
+// Compile compiles environments and the policy library. Input problems come back as a
+// *load.InvalidError holding every diagnostic; a policy Kyverno rejects as a *PolicyError.
+func Compile(envs, library []load.Source, opts Options) (*Output, error) {
+	loaded, diags := load.Load(envs)
+	if errs := diags.Errors(opts.Strict); len(errs) > 0 {
+		return nil, &load.InvalidError{Diagnostics: errs}
+	}
+	lib := map[string][]byte{}
+	for _, src := range library {
+		if err := checkPolicies(src.Path, src.Data); err != nil {
+			return nil, err
+		}
+		name := filepath.Base(src.Path)
+		if _, dup := lib[name]; dup {
+			return nil, fmt.Errorf("%s: two library files are named %s", src.Path, name)
+		}
+		lib[name] = src.Data
+	}
+	base, err := emit.Base(lib)
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{Files: emit.Files{}, Envs: loaded, Warnings: diags.Warnings(), Dirs: []string{"base"}}
+	for name, b := range base {
+		out.Files["base/"+name] = b
+	}
+	for _, l := range loaded {
+		files, err := emit.Environment(l.Env, emit.Options{PolicyKind: opts.PolicyKind})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.File.Path, err)
+		}
+		for _, p := range files.Paths() {
+			if path.Dir(p) == "policies" {
+				if err := checkPolicies(path.Join("deploy", l.Env.Name, p), files[p]); err != nil {
+					return nil, err
+				}
+			}
+			out.Files[l.Env.Name+"/"+p] = files[p]
+		}
+		rendered, err := render.Build(out.Files, l.Env.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.File.Path, err)
+		}
+		out.Files[l.Env.Name+"/"+RenderedFile] = rendered
+		out.Dirs = append(out.Dirs, l.Env.Name)
+	}
+	sort.Strings(out.Dirs)
+	return out, nil
+}
+
+// checkPolicies runs Kyverno's validation on every document of a policy file.
+func checkPolicies(source string, data []byte) error {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		doc, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &PolicyError{Source: source, Err: err}
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+			continue
+		}
+		if _, err := kyverno.ParsePolicy(doc); err != nil {
+			return &PolicyError{Source: source, Err: err}
+		}
+	}
+}
+
+func stripComments(doc []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(doc, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' && !bytes.Equal(t, []byte("---")) {
+			out = append(out, line...)
+		}
+	}
+	return out
+}

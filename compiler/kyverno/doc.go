@@ -1,0 +1,72 @@
+// Package kyverno drives Kyverno v1.19.1 as a library: it parses and validates the policies the
+// guardrail compiler emits, and simulates Kyverno's admission controller on admission requests. It is
+// the only package of the project that imports github.com/kyverno/kyverno (which brings in the AWS,
+// Azure, GCP and sigstore SDKs: keep it out of binaries that do not need it).
+//
+// # Policies
+//
+// ParsePolicy accepts a ClusterPolicy (kyverno.io/v1) or a ValidatingPolicy (policies.kyverno.io/v1;
+// v1beta1 has the same schema). It decodes strictly (unknown or duplicate fields are errors) and runs
+// Kyverno's own validation, so a policy it accepts is one the Kyverno CLI and admission webhook accept
+// too. Errors read "<Kind>/<name>: <Kyverno's message>".
+//
+// # Evaluation
+//
+// Engine.Evaluate follows one admission request through what a live Kyverno does with it:
+//
+//  1. The API server only calls Kyverno's webhooks for objects in namespaces their namespaceSelector
+//     selects (a default install leaves out kube-system and kyverno).
+//  2. handlers.withRoles: request.roles and request.clusterRoles are computed from the RBAC bindings with
+//     pkg/userinfo.GetRoleRef (exact subject match, no aggregation; a RoleBinding to a ClusterRole counts
+//     only in its own namespace).
+//  3. handlers.withFilter: excludeGroups/excludeUsernames/excludeRoles/excludeClusterRoles, then
+//     resourceFilters (matched on the parent kind of a subresource), then Kyverno's report kinds. Such a
+//     request is allowed with Verdict.Excluded saying why.
+//  4. ClusterPolicies: engine.NewPolicyContextFromAdmissionRequest then Engine.Validate for each policy
+//     (the webhook path, not the CLI one: request.name, request.namespace and so on are all set, and
+//     DELETE matches the old object). A failing rule denies when it resolves to Enforce (per-rule
+//     validate.failureAction and failureActionOverrides, else the deprecated
+//     spec.validationFailureAction); an erroring one when it is Enforce and the policy's failurePolicy
+//     is Fail.
+//  5. ValidatingPolicies: the vpol engine (pkg/cel/policies/vpol/engine) with the request as admitted,
+//     namespaceObject synthesized from Request.Namespace and Request.NamespaceLabels (plus
+//     kubernetes.io/metadata.name). validationActions Deny makes fail and error results deny, Warn makes
+//     them warnings, Audit only records them. When a policy's matchConditions are false the engine says
+//     "skip"; live, the API server evaluates those conditions itself (Kyverno copies them into the
+//     policy's webhook) and never calls Kyverno, so such a skip is not reported.
+//
+// Verdict.Results lists every rule that matched; a rule or policy that did not match gives no Result
+// (Kyverno's RuleResponse list is empty for it), which is what an explanation should show as "not
+// applicable" rather than "pass".
+//
+// What is not simulated: mutation (a ClusterPolicy's mutate rules, MutatingPolicies: validation sees the
+// object as sent), PolicyExceptions, context entries that call the API server or an image registry,
+// image verification, Policy/NamespacedValidatingPolicy kinds, spec.webhookConfiguration.matchConditions
+// of ClusterPolicies (ParsePolicy rejects them: validating them needs an API server), and
+// spec.applyRules: One across rules of different failure actions (live, the Enforce and the Audit
+// rules are two separate passes; here a policy is validated once, whole).
+//
+// # Performance
+//
+// NewEngine compiles nothing (ParsePolicy did); Evaluate is safe for concurrent use. Before any Kyverno
+// code runs, a conservative prefilter drops the policies that cannot match the request: for a
+// ClusterPolicy the kinds, namespaces, operations, roles, clusterRoles and subjects of its match blocks
+// (autogen rules included) checked with Kyverno's own helpers; for a ValidatingPolicy the matchConditions
+// of the forms request.namespace / request.operation / request.userInfo.username `in [literals]` or
+// `== literal`, which, being ANDed, exclude it when false. A request no policy can match costs a JSON
+// decode and the role computation. See BenchmarkEvaluate.
+//
+// # Escaping user text in ClusterPolicy messages
+//
+// A ClusterPolicy message (and any other string of a rule) goes through Kyverno's variable
+// substitution (pkg/engine/variables): "{{ ... }}" not preceded by a backslash is a JMESPath variable;
+// after substitution every "\{{" becomes "{{". So, to put arbitrary text into a message:
+//
+//   - each run of n >= 2 "{" becomes, for n even, n/2 times `\{{`; for n odd, "{" followed by (n-1)/2
+//     times `\{{` (EscapeMessage does it). "}}" needs nothing, nor does a lone "{".
+//   - "$(...)" (no space inside, ending in ")") is a reference to another field of the rule in
+//     patterns; in a message it is left as it is, and so is `\$(...)`, see the tests.
+//
+// ValidatingPolicy messages are plain strings (message) or CEL (messageExpression) and need no such
+// escaping; a CEL string literal needs the usual CEL escapes.
+package kyverno

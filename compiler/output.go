@@ -1,0 +1,131 @@
+package compiler
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+)
+
+// Write replaces each of out.Dirs under dir with exactly out.Files: stale files disappear.
+// Each directory is written in full to a temporary sibling first and swapped in by rename, so
+// a failed write leaves the old tree in place; once a swap fails the swaps already done are
+// undone.
+func Write(dir string, out *Output) (err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("failed to create output directory: %w", err)
+	}
+	staging, err := os.MkdirTemp(dir, ".guardrail-")
+	if err != nil {
+		return fmt.Errorf("failed to create output directory: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	for p, b := range out.Files {
+		full := filepath.Join(staging, "new", filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return fmt.Errorf("failed to write output: %w", err)
+		}
+		if err := os.WriteFile(full, b, 0o644); err != nil {
+			return fmt.Errorf("failed to write output: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(staging, "old"), 0o755); err != nil {
+		return fmt.Errorf("failed to write output: %w", err)
+	}
+	type swap struct{ target, old string }
+	var done []swap
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(done) - 1; i >= 0; i-- { // undo, newest first
+			os.RemoveAll(done[i].target)
+			if done[i].old != "" {
+				os.Rename(done[i].old, done[i].target)
+			}
+		}
+	}()
+	for _, d := range out.Dirs {
+		target := filepath.Join(dir, d)
+		s := swap{target: target}
+		if _, statErr := os.Lstat(target); statErr == nil {
+			s.old = filepath.Join(staging, "old", d)
+			if err := os.Rename(target, s.old); err != nil {
+				return fmt.Errorf("failed to replace %s: %w", target, err)
+			}
+		}
+		done = append(done, s)
+		if err := os.Rename(filepath.Join(staging, "new", d), target); err != nil {
+			return fmt.Errorf("failed to replace %s: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// Diff compares out with what is on disk under dir, for out.Dirs only. It returns a unified
+// diff, empty when the disk is up to date.
+func Diff(dir string, out *Output) (string, error) {
+	onDisk := map[string][]byte{}
+	for _, d := range out.Dirs {
+		root := filepath.Join(dir, d)
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return nil
+			}
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			onDisk[filepath.ToSlash(rel)] = b
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("failed to read %s: %w", root, err)
+		}
+	}
+	paths := map[string]bool{}
+	for p := range out.Files {
+		paths[p] = true
+	}
+	for p := range onDisk {
+		paths[p] = true
+	}
+	sorted := make([]string, 0, len(paths))
+	for p := range paths {
+		sorted = append(sorted, p)
+	}
+	sort.Strings(sorted)
+	var b strings.Builder
+	for _, p := range sorted {
+		have, want := onDisk[p], out.Files[p]
+		if bytes.Equal(have, want) && (have != nil) == (want != nil) {
+			continue
+		}
+		from, to := filepath.ToSlash(filepath.Join(dir, p)), filepath.ToSlash(filepath.Join(dir, p))
+		if have == nil {
+			from = "/dev/null"
+		}
+		if want == nil {
+			to = "/dev/null"
+		}
+		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: difflib.SplitLines(string(have)), B: difflib.SplitLines(string(want)),
+			FromFile: from, ToFile: to, Context: 3,
+		})
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(text)
+	}
+	return b.String(), nil
+}
