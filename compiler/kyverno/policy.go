@@ -16,6 +16,7 @@ import (
 	"github.com/kyverno/kyverno/pkg/config"
 	policyvalidation "github.com/kyverno/kyverno/pkg/validation/policy"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -82,13 +83,13 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 	switch {
 	case tm.Kind == KindClusterPolicy && tm.APIVersion == "kyverno.io/v1":
 		var pol kyvernov1.ClusterPolicy
-		if err := yaml.UnmarshalStrict(doc, &pol); err != nil {
+		if err := decodeStrict(doc, &pol); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 		return newClusterPolicy(&pol)
 	case tm.Kind == KindValidatingPolicy && (tm.APIVersion == "policies.kyverno.io/v1" || tm.APIVersion == "policies.kyverno.io/v1beta1"):
 		var pol policiesv1beta1.ValidatingPolicy
-		if err := yaml.UnmarshalStrict(doc, &pol); err != nil {
+		if err := decodeStrict(doc, &pol); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
 		return newValidatingPolicy(&pol)
@@ -97,6 +98,27 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 	default:
 		return nil, fmt.Errorf("%s: not a Kyverno policy (apiVersion %q, kind %q)", id, tm.APIVersion, tm.Kind)
 	}
+}
+
+// decodeStrict decodes YAML the way the API server decodes a strict request: case-sensitive field
+// names, duplicate and unknown fields are errors (reported with their path, e.g. "spec.foo").
+func decodeStrict(doc []byte, into any) error {
+	raw, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return err
+	}
+	strict, err := sigsjson.UnmarshalStrict(raw, into)
+	if err != nil {
+		return err
+	}
+	if len(strict) > 0 {
+		msgs := make([]string, len(strict))
+		for i, e := range strict {
+			msgs[i] = e.Error()
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 // backgroundServiceAccount is what the CLI passes to policy validation.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -104,6 +106,7 @@ type Authorizer struct {
 	index        *index
 	resolver     *rbacregistryvalidation.DefaultRuleResolver
 	associations map[string][]association // by principal ARN, sorted by policy name
+	ruleStrings  sync.Map                 // *rbacv1.PolicyRule → its CompactString; rules never change after New
 }
 
 type association struct {
@@ -268,7 +271,7 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) Decision {
 		return Decision{
 			Allowed: true,
 			Layer:   LayerRBAC,
-			Reason:  fmt.Sprintf("%s (%s) → %s: rule %s%s", binding, subject, role, rbacv1helpers.CompactString(*v.rule), a.aggregatedNote(v.rule)),
+			Reason:  fmt.Sprintf("%s (%s) → %s: rule %s%s", binding, subject, role, a.ruleString(v.rule), a.aggregatedNote(v.rule)),
 			Binding: binding,
 			Role:    role,
 			Rule:    v.rule.DeepCopy(),
@@ -290,7 +293,7 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) Decision {
 					return Decision{
 						Allowed: true,
 						Layer:   LayerAccessPolicy,
-						Reason:  fmt.Sprintf("access entry %s → access policy %s (%s): rule %s", r.PrincipalARN, as.policy.name, as.scope, rbacv1helpers.CompactString(as.policy.rules[j])),
+						Reason:  fmt.Sprintf("access entry %s → access policy %s (%s): rule %s", r.PrincipalARN, as.policy.name, as.scope, a.ruleString(&as.policy.rules[j])),
 						Policy:  as.policy.name,
 						Scope:   as.scope,
 						Rule:    as.policy.rules[j].DeepCopy(),
@@ -322,7 +325,11 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) Decision {
 // system:masters are not included, as on EKS. A non-nil error lists bindings whose role is missing; the
 // rules are still valid.
 func (a *Authorizer) RulesFor(ctx context.Context, u user.Info, namespace string) ([]rbacv1.PolicyRule, error) {
-	return a.resolver.RulesFor(ctx, u, namespace)
+	rules, err := a.resolver.RulesFor(ctx, u, namespace)
+	for i := range rules {
+		rules[i] = *rules[i].DeepCopy() // the resolver's copies share slices with the stored roles
+	}
+	return rules, err
 }
 
 type allowVisitor struct {
@@ -347,20 +354,22 @@ func (v *allowVisitor) visit(source fmt.Stringer, rule *rbacv1.PolicyRule, err e
 	return true
 }
 
-// rbacChecked describes, for a denied request, the bindings that apply to the user.
+// rbacChecked describes, for a denied request, the bindings that apply to the user. The resolver
+// looks up the role of each applicable binding just before visiting its rules; a counter in the
+// context, bumped by those lookups, tells when the visited rules move to the next binding, so each
+// binding is described once without formatting every rule's source.
 func (a *Authorizer) rbacChecked(ctx context.Context, attrs *authorizer.AttributesRecord) []string {
 	var out []string
-	last := ""
+	lookups, seen := 0, -1
+	ctx = context.WithValue(ctx, roleLookupsKey{}, &lookups)
 	a.resolver.VisitRulesFor(ctx, attrs.User, attrs.Namespace, func(source fmt.Stringer, rule *rbacv1.PolicyRule, err error) bool {
 		if err != nil {
 			out = append(out, "RBAC: "+err.Error())
 		}
-		if source != nil {
-			if s := source.String(); s != last {
-				last = s
-				binding, role, subject := parseSource(s)
-				out = append(out, fmt.Sprintf("RBAC %s (%s) → %s: no rule matches", binding, subject, role))
-			}
+		if source != nil && lookups != seen {
+			seen = lookups
+			binding, role, subject := parseSource(source.String())
+			out = append(out, fmt.Sprintf("RBAC %s (%s) → %s: no rule matches", binding, subject, role))
 		}
 		return true
 	})
@@ -372,6 +381,19 @@ func (a *Authorizer) rbacChecked(ctx context.Context, attrs *authorizer.Attribut
 		out = append(out, fmt.Sprintf("RBAC: %s applies to User %q with groups %q", where, attrs.User.GetName(), attrs.User.GetGroups()))
 	}
 	return out
+}
+
+// roleLookupsKey is the context key of the *int that index role lookups increment.
+type roleLookupsKey struct{}
+
+// ruleString formats a rule as upstream does in RBAC errors, {APIGroups:[""], Resources:["pods"], ...}.
+func (a *Authorizer) ruleString(rule *rbacv1.PolicyRule) string {
+	if s, ok := a.ruleStrings.Load(rule); ok {
+		return s.(string)
+	}
+	s := rbacv1helpers.CompactString(*rule)
+	a.ruleStrings.Store(rule, s)
+	return s
 }
 
 func (a *Authorizer) aggregatedNote(rule *rbacv1.PolicyRule) string {
@@ -387,13 +409,17 @@ func (a *Authorizer) aggregatedNote(rule *rbacv1.PolicyRule) string {
 //	RoleBinding "NAME/NAMESPACE" of Role "ROLE" to Group "devs"
 //
 // into "ClusterRoleBinding NAME" / "RoleBinding NAMESPACE/NAME", "ClusterRole ROLE" / "Role
-// NAMESPACE/ROLE", and the subject (`User "alice"`).
+// NAMESPACE/ROLE", and the subject (`User "alice"`). An unexpected format is returned whole as binding.
 func parseSource(s string) (binding, role, subject string) {
-	var kind, name, roleKind, roleName string
-	if _, err := fmt.Sscanf(s, "%s %q of %s %q", &kind, &name, &roleKind, &roleName); err != nil {
+	kind, rest, ok := strings.Cut(s, " ")
+	name, rest, ok2 := cutQuoted(rest)
+	rest, ok3 := strings.CutPrefix(rest, " of ")
+	roleKind, rest, ok4 := strings.Cut(rest, " ")
+	roleName, rest, ok5 := cutQuoted(rest)
+	subject, ok6 := strings.CutPrefix(rest, " to ")
+	if !ok || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return s, "", ""
 	}
-	subject = strings.TrimPrefix(s, fmt.Sprintf("%s %q of %s %q to ", kind, name, roleKind, roleName))
 	if kind == "RoleBinding" {
 		if i := strings.LastIndex(name, "/"); i >= 0 {
 			ns := name[i+1:]
@@ -404,4 +430,14 @@ func parseSource(s string) (binding, role, subject string) {
 		}
 	}
 	return kind + " " + name, roleKind + " " + roleName, subject
+}
+
+// cutQuoted unquotes the Go-quoted string s starts with and returns the rest.
+func cutQuoted(s string) (value, rest string, ok bool) {
+	q, err := strconv.QuotedPrefix(s)
+	if err != nil {
+		return "", s, false
+	}
+	value, err = strconv.Unquote(q)
+	return value, s[len(q):], err == nil
 }

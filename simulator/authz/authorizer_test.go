@@ -182,7 +182,7 @@ func TestAuthorize(t *testing.T) {
 		}},
 		{"edit cannot create configmaps in another namespace", resource(alice, "create", "", "configmaps", "team-b"), want{
 			reason:  []string{`configmaps is forbidden: User "dev:alice" cannot create resource "configmaps" in API group "" in the namespace "team-b"`},
-			checked: []string{`RBAC: no ClusterRoleBinding or RoleBinding in namespace "team-b" applies`, "ClusterRoleBinding system:basic-user"},
+			checked: []string{`RBAC ClusterRoleBinding system:basic-user (Group "system:authenticated") → ClusterRole system:basic-user: no rule matches`},
 		}},
 		{"edit cannot create roles", resource(alice, "create", "rbac.authorization.k8s.io", "roles", paymentsNS), want{
 			reason:  []string{`cannot create resource "roles" in API group "rbac.authorization.k8s.io" in the namespace "app-payments"`},
@@ -248,6 +248,9 @@ func TestAuthorize(t *testing.T) {
 		{"selfsubjectreviews for everyone authenticated", resource(bob, "create", "authentication.k8s.io", "selfsubjectreviews", ""), want{
 			allowed: true, layer: authz.LayerRBAC, binding: "ClusterRoleBinding system:basic-user",
 		}},
+		{"no binding applies to a user without groups", resource(&user.DefaultInfo{Name: "lonely"}, "list", "", "pods", "default"), want{
+			checked: []string{`RBAC: no ClusterRoleBinding or RoleBinding in namespace "default" applies to User "lonely" with groups []`},
+		}},
 		{"plain user cannot list pods", resource(bob, "list", "", "pods", "default"), want{}},
 		{"service account subject defaults to the binding's namespace", resource(deployer, "create", "apps", "deployments", paymentsNS), want{
 			allowed: true, layer: authz.LayerRBAC, binding: "RoleBinding app-payments/deployer", reason: []string{`ServiceAccount "deployer/app-payments"`},
@@ -307,7 +310,7 @@ func TestAuthorize(t *testing.T) {
 		{"admin view policy reads secrets everywhere", via(named(resource(bob, "get", "", "secrets", "kube-system"), "s"), readerARN), want{
 			allowed: true, layer: authz.LayerAccessPolicy, policy: "AmazonEKSAdminViewPolicy",
 		}},
-		{"admin view policy reads cluster-scoped objects", via(resource(bob, "list", "", "nodes", ""), readerARN), want{allowed: true, layer: authz.LayerAccessPolicy}},
+		{"admin view policy reads cluster-scoped objects", via(resource(bob, "list", "", "nodes", ""), readerARN), want{allowed: true, layer: authz.LayerAccessPolicy, policy: "AmazonEKSAdminViewPolicy"}},
 		{"admin view policy cannot write", via(named(resource(bob, "delete", "", "pods", "x"), "p"), readerARN), want{}},
 		{"secret reader policy, given by ARN, adds secrets to RBAC view", via(named(resource(victor, "get", "", "secrets", paymentsNS), "db"), victorARN), want{
 			allowed: true, layer: authz.LayerAccessPolicy, policy: "AmazonEKSSecretReaderPolicy", scope: "namespace: app-payments",
@@ -508,7 +511,7 @@ func TestAssociationReplacesScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if got := a.Authorize(ctx, via(resource(carol, "list", "pods", "", "first"), devARN)); got.Allowed {
+	if got := a.Authorize(ctx, via(resource(carol, "list", "", "pods", "first"), devARN)); got.Allowed {
 		t.Errorf("first scope still applies: %s", got.Reason)
 	}
 	if got := a.Authorize(ctx, via(resource(carol, "list", "", "pods", "second"), devARN)); !got.Allowed {
@@ -614,3 +617,5 @@ func TestConcurrentAuthorize(t *testing.T) {
 		<-done
 	}
 }
+
+func metaName(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }

@@ -172,9 +172,9 @@ func (m roleBindingModifier) Update(in reconciliation.RoleBinding) (reconciliati
 type index struct {
 	clusterRoles        map[string]*rbacv1.ClusterRole
 	roles               map[nsName]*rbacv1.Role
-	clusterRoleBindings []*rbacv1.ClusterRoleBinding            // sorted by name
-	roleBindings        map[string][]*rbacv1.RoleBinding        // by namespace, each sorted by name
-	aggregatedFrom      map[*rbacv1.PolicyRule]string            // rule of an aggregated ClusterRole → ClusterRole it came from
+	clusterRoleBindings []*rbacv1.ClusterRoleBinding     // sorted by name
+	roleBindings        map[string][]*rbacv1.RoleBinding // by namespace, each sorted by name
+	aggregatedFrom      map[*rbacv1.PolicyRule]string    // rule of an aggregated ClusterRole → ClusterRole it came from
 }
 
 func (s *store) index(aggregatedFrom map[string][]string) *index {
@@ -207,7 +207,15 @@ func (s *store) index(aggregatedFrom map[string][]string) *index {
 	return idx
 }
 
-func (x *index) GetRole(_ context.Context, namespace, name string) (*rbacv1.Role, error) {
+// countLookup bumps the per-request lookup counter rbacChecked puts in the context, if any.
+func countLookup(ctx context.Context) {
+	if n, ok := ctx.Value(roleLookupsKey{}).(*int); ok {
+		*n++
+	}
+}
+
+func (x *index) GetRole(ctx context.Context, namespace, name string) (*rbacv1.Role, error) {
+	countLookup(ctx)
 	if r, ok := x.roles[nsName{namespace, name}]; ok {
 		return r, nil
 	}
@@ -219,7 +227,8 @@ func (x *index) ListRoleBindings(_ context.Context, namespace string) ([]*rbacv1
 	return x.roleBindings[namespace], nil
 }
 
-func (x *index) GetClusterRole(_ context.Context, name string) (*rbacv1.ClusterRole, error) {
+func (x *index) GetClusterRole(ctx context.Context, name string) (*rbacv1.ClusterRole, error) {
+	countLookup(ctx)
 	if r, ok := x.clusterRoles[name]; ok {
 		return r, nil
 	}

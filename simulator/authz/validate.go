@@ -88,4 +88,3 @@ func (s *store) load(objs RBACObjects) []error {
 	}
 	return errs
 }
-

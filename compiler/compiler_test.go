@@ -1,0 +1,462 @@
+package compiler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/eks/types"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+
+	"guardrail.dev/guardrail/compiler"
+	"guardrail.dev/guardrail/compiler/emit"
+	"guardrail.dev/guardrail/compiler/kyverno"
+	"guardrail.dev/guardrail/compiler/load"
+)
+
+func sources(t testing.TB, paths ...string) []load.Source {
+	t.Helper()
+	src, err := load.ReadPaths(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func library(t testing.TB) []load.Source {
+	t.Helper()
+	lib, err := compiler.ReadLibrary("../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lib
+}
+
+func compileRepo(t testing.TB, kind string) *compiler.Output {
+	t.Helper()
+	out, err := compiler.Compile(sources(t, "../environments"), library(t), compiler.Options{PolicyKind: kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRepositoryDeployIsUpToDate is the golden test of every output file: deploy/ is committed
+// (the repository is an example GitOps repo) and must be exactly what the sources produce.
+// After a deliberate change, run make demo and review the diff.
+func TestRepositoryDeployIsUpToDate(t *testing.T) {
+	diff, err := compiler.Diff("../deploy", compileRepo(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Errorf("deploy/ is stale; run make demo and review:\n%s", diff)
+	}
+}
+
+func TestCompileIsByteStable(t *testing.T) {
+	a := compileRepo(t, "")
+	// Reverse the input order: output must not depend on it.
+	src := sources(t, "../environments")
+	for i, j := 0, len(src)-1; i < j; i, j = i+1, j-1 {
+		src[i], src[j] = src[j], src[i]
+	}
+	lib := library(t)
+	b, err := compiler.Compile(src, lib, compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.Files, b.Files) || !reflect.DeepEqual(a.Dirs, b.Dirs) {
+		t.Fatal("two compilations of the same input differ")
+	}
+}
+
+func file(t *testing.T, out *compiler.Output, path string) []byte {
+	t.Helper()
+	b, ok := out.Files[path]
+	if !ok {
+		t.Fatalf("no output file %s; have %v", path, out.Files.Paths())
+	}
+	return b
+}
+
+func decodeStrict(t *testing.T, b []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("not the SDK input shape: %v", err)
+	}
+}
+
+const (
+	devRoleDeveloper = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/ap-northeast-2/AWSReservedSSO_Developer_0123456789abcdef"
+)
+
+// TestSeedEKSRequests checks the seed's EKS requests against values worked out by hand from
+// eks-facts: the access entry names the role ARN with its Identity Center path.
+func TestSeedEKSRequests(t *testing.T) {
+	out := compileRepo(t, "")
+	var entries []eks.CreateAccessEntryInput
+	decodeStrict(t, file(t, out, "dev/eks/access-entries.json"), &entries)
+	wantEntries := []eks.CreateAccessEntryInput{{
+		ClusterName: aws.String("dev"), PrincipalArn: aws.String(devRoleDeveloper), Type: aws.String("STANDARD"),
+		Username: aws.String("dev:{{SessionName}}"), KubernetesGroups: []string{"developers"},
+	}}
+	if !reflect.DeepEqual(entries, wantEntries) {
+		t.Errorf("access entries = %+v", entries)
+	}
+	var assoc []eks.AssociateAccessPolicyInput
+	decodeStrict(t, file(t, out, "dev/eks/access-policy-associations.json"), &assoc)
+	wantAssoc := []eks.AssociateAccessPolicyInput{{
+		ClusterName: aws.String("dev"), PrincipalArn: aws.String(devRoleDeveloper),
+		PolicyArn:   aws.String("arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"),
+		AccessScope: &types.AccessScope{Type: types.AccessScopeTypeNamespace, Namespaces: []string{"app-*"}},
+	}}
+	if !reflect.DeepEqual(assoc, wantAssoc) {
+		t.Errorf("policy associations = %+v", assoc)
+	}
+	var pods []eks.CreatePodIdentityAssociationInput
+	decodeStrict(t, file(t, out, "dev/eks/pod-identity-associations.json"), &pods)
+	wantPods := []eks.CreatePodIdentityAssociationInput{{
+		ClusterName: aws.String("dev"), Namespace: aws.String("loki"), ServiceAccount: aws.String("loki"),
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/loki"), Tags: map[string]string{"Environment": "dev"},
+	}}
+	if !reflect.DeepEqual(pods, wantPods) {
+		t.Errorf("pod identity associations = %+v", pods)
+	}
+	// prod: the target role and both permission sets' policies, sorted by principal then policy.
+	decodeStrict(t, file(t, out, "prod/eks/pod-identity-associations.json"), &pods)
+	if len(pods) != 1 || aws.ToString(pods[0].TargetRoleArn) != "arn:aws:iam::333344445555:role/ledger-data" {
+		t.Errorf("prod pod identity associations = %+v", pods)
+	}
+	decodeStrict(t, file(t, out, "prod/eks/access-policy-associations.json"), &assoc)
+	var got []string
+	for _, a := range assoc {
+		got = append(got, filepath.Base(*a.PrincipalArn)+" "+filepath.Base(*a.PolicyArn)+" "+string(a.AccessScope.Type))
+	}
+	want := []string{
+		"AWSReservedSSO_Developer_9f8e7d6c5b4a3928 AmazonEKSViewPolicy namespace",
+		"AWSReservedSSO_Platform_Admin_a1b2c3d4e5f60718 AmazonEKSClusterAdminPolicy cluster",
+		"AWSReservedSSO_ReadOnly_0011223344556677 AmazonEKSAdminViewPolicy cluster",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("prod associations = %q, want %q", got, want)
+	}
+	if _, ok := out.Files["prod/aws-auth.yaml"]; ok {
+		t.Error("an API-mode cluster got an aws-auth ConfigMap")
+	}
+}
+
+// TestSeedAWSAuth: aws-auth rows carry the path-less role ARN (aws-iam-authenticator compares
+// the canonical ARN of the STS session, which has no path).
+func TestSeedAWSAuth(t *testing.T) {
+	var cm struct {
+		Metadata struct{ Name, Namespace string }
+		Data     struct {
+			MapRoles string `json:"mapRoles"`
+		}
+	}
+	if err := yaml.Unmarshal(file(t, compileRepo(t, ""), "dev/aws-auth.yaml"), &cm); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data.MapRoles), &rows); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]any{
+		{"rolearn": "arn:aws:iam::123456789012:role/AWSReservedSSO_Cell_Infra_Admin_5678abcd", "username": "cell-infra-{{SessionName}}", "groups": []any{"system:masters"}},
+		{"rolearn": "arn:aws:iam::123456789012:role/AWSReservedSSO_DevOps_Admin_1234abcd", "username": "devops-{{SessionName}}", "groups": []any{"system:masters"}},
+	}
+	if cm.Metadata.Name != "aws-auth" || cm.Metadata.Namespace != "kube-system" || !reflect.DeepEqual(rows, want) {
+		t.Errorf("aws-auth = %+v rows %+v", cm.Metadata, rows)
+	}
+}
+
+// TestSeedRendered lists the objects of the rendered overlay, worked out from dev.yaml by hand.
+func TestSeedRendered(t *testing.T) {
+	out := compileRepo(t, "")
+	var got []string
+	for _, doc := range strings.Split(string(file(t, out, "dev/rendered.yaml")), "\n---\n") {
+		var o struct {
+			Kind     string
+			Metadata struct{ Name, Namespace string }
+		}
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, o.Kind+" "+o.Metadata.Namespace+"/"+o.Metadata.Name)
+	}
+	sort.Strings(got)
+	want := []string{
+		"ClusterPolicy /block-cluster-admin-from-ns",
+		"Namespace /app-payments",
+		"Namespace /loki",
+		"Namespace /testnamespace",
+		"RoleBinding app-payments/team:payments:edit",
+		"ServiceAccount loki/loki",
+		"ValidatingPolicy /guardrail-elon-cannot-touch-testnamespace",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rendered objects:\n got %q\nwant %q", got, want)
+	}
+}
+
+// seedRBAC is what a cluster holds for the seed's admins: the bootstrap binding of
+// system:masters to cluster-admin, through which Kyverno computes clusterRoles.
+var seedRBAC = kyverno.RBAC{ClusterRoleBindings: []rbacv1.ClusterRoleBinding{{
+	ObjectMeta: metav1ObjectMeta("cluster-admin"),
+	RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+	Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:masters"}},
+}}}
+
+func policiesOf(t *testing.T, out *compiler.Output, dir string) []*kyverno.Policy {
+	t.Helper()
+	var ps []*kyverno.Policy
+	for _, p := range out.Files.Paths() {
+		if strings.HasPrefix(p, dir) && strings.HasSuffix(p, ".yaml") && p != dir+"kustomization.yaml" {
+			pol, err := kyverno.ParsePolicy(out.Files[p])
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			ps = append(ps, pol)
+		}
+	}
+	return ps
+}
+
+func configMap(ns string) []byte {
+	return []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm","namespace":"` + ns + `"}}`)
+}
+
+func request(op, ns, user string, groups ...string) kyverno.Request {
+	r := kyverno.Request{
+		Operation: op, Namespace: ns, Name: "cm",
+		Kind:     schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"},
+		Resource: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"},
+		UserInfo: authenticationv1.UserInfo{Username: user, Groups: append(groups, "system:authenticated")},
+	}
+	switch op {
+	case "CREATE":
+		r.Object = configMap(ns)
+	case "UPDATE":
+		r.Object, r.OldObject = configMap(ns), configMap(ns)
+	case "DELETE":
+		r.OldObject = configMap(ns)
+	}
+	return r
+}
+
+// TestSeedGuardrailDeniesExactlyElon evaluates the compiled guardrail, in both policy kinds,
+// with the real Kyverno engine: it denies cell-infra-elon.musk-example.com and nobody else.
+func TestSeedGuardrailDeniesExactlyElon(t *testing.T) {
+	for _, kind := range []string{emit.ValidatingPolicy, emit.ClusterPolicy} {
+		t.Run(kind, func(t *testing.T) {
+			out := compileRepo(t, kind)
+			pols := policiesOf(t, out, "dev/policies/")
+			if len(pols) != 1 || pols[0].Kind != kind || pols[0].Name != "guardrail-elon-cannot-touch-testnamespace" {
+				t.Fatalf("policies = %v", pols)
+			}
+			eng, err := kyverno.NewEngine(pols, kyverno.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			elon, john := "cell-infra-elon.musk-example.com", "devops-john.doe-example.com"
+			cases := []struct {
+				req  kyverno.Request
+				deny bool
+			}{
+				{request("CREATE", "testnamespace", elon, "system:masters"), true},
+				{request("UPDATE", "testnamespace", elon, "system:masters"), true},
+				{request("DELETE", "testnamespace", elon, "system:masters"), true},
+				{request("CREATE", "loki", elon, "system:masters"), false},
+				{request("CREATE", "testnamespace", john, "system:masters"), false},
+				{request("DELETE", "testnamespace", "cell-infra-elon.musk-example.co", "system:masters"), false},
+			}
+			for _, c := range cases {
+				v, err := eng.Evaluate(context.Background(), c.req, seedRBAC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Allowed == c.deny {
+					t.Errorf("%s %s by %s: allowed=%v, want %v (%+v)", c.req.Operation, c.req.Namespace, c.req.UserInfo.Username, v.Allowed, !c.deny, v)
+				}
+				if c.deny && (len(v.Results) != 1 || v.Results[0].Message != "The cluster-admin 'elon.musk@example.com' may not change anything in testnamespace.") {
+					t.Errorf("results = %+v", v.Results)
+				}
+			}
+		})
+	}
+}
+
+// TestSeedLibraryPolicy: the hand-written ClusterPolicy of policies/ blocks the cluster-admin
+// elon through his system:masters group's cluster-admin binding.
+func TestSeedLibraryPolicy(t *testing.T) {
+	pols := policiesOf(t, compileRepo(t, ""), "base/")
+	eng, err := kyverno.NewEngine(pols, kyverno.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := eng.Evaluate(context.Background(), request("DELETE", "testnamespace", "cell-infra-elon.musk-example.com", "system:masters"), seedRBAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Allowed || len(v.Results) != 1 || v.Results[0].Policy != "block-cluster-admin-from-ns" {
+		t.Errorf("verdict = %+v", v)
+	}
+	v, _ = eng.Evaluate(context.Background(), request("DELETE", "testnamespace", "cell-infra-elon.musk-example.com"), kyverno.RBAC{})
+	if !v.Allowed {
+		t.Errorf("without cluster-admin the library policy must not apply: %+v", v)
+	}
+}
+
+// TestEscaping: quotes, backslashes and template-looking text in names and messages reach
+// Kyverno as data, never as syntax.
+func TestEscaping(t *testing.T) {
+	env := `apiVersion: guardrail.dev/v1alpha1
+kind: Environment
+metadata: {name: esc}
+spec:
+  aws: {accountId: "123456789012", region: eu-west-1}
+  cluster: {name: esc, authenticationMode: CONFIG_MAP}
+  permissionSets:
+  - name: Odd
+    roleSuffix: abcd
+    awsAuth: {username: 'it''s "q" \ ]) || true-{{SessionName}}'}
+  teams:
+  - {name: odd, permissionSets: [Odd], members: [o.brien@example.com]}
+  namespaces: [{name: ns1}]
+  guardrails:
+  - name: odd
+    deny: {people: [o.brien@example.com], operations: [CREATE], namespaces: [ns1]}
+    message: 'no {{ request.object.metadata.name }} for "you" \ it''s ]) final'
+`
+	user := `it's "q" \ ]) || true-o.brien-example.com`
+	for _, kind := range []string{emit.ValidatingPolicy, emit.ClusterPolicy} {
+		t.Run(kind, func(t *testing.T) {
+			out, err := compiler.Compile([]load.Source{{Path: "esc.yaml", Data: []byte(env)}}, nil, compiler.Options{PolicyKind: kind})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng, err := kyverno.NewEngine(policiesOf(t, out, "esc/policies/"), kyverno.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := eng.Evaluate(context.Background(), request("CREATE", "ns1", user), kyverno.RBAC{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMsg := `no {{ request.object.metadata.name }} for "you" \ it's ]) final`
+			if v.Allowed || len(v.Results) != 1 || v.Results[0].Message != wantMsg {
+				t.Errorf("verdict = %+v, want a deny with message %q", v, wantMsg)
+			}
+			v, _ = eng.Evaluate(context.Background(), request("CREATE", "ns1", "someone-else"), kyverno.RBAC{})
+			if !v.Allowed {
+				t.Errorf("someone else was denied: %+v", v)
+			}
+		})
+	}
+}
+
+func TestLibraryPolicyRejectedByKyverno(t *testing.T) {
+	bad := strings.Replace(string(library(t)[0].Data), "background: false", "background: true", 1)
+	_, err := compiler.Compile(sources(t, "../environments/dev.yaml"), []load.Source{{Path: "policies/bad.yaml", Data: []byte(bad)}}, compiler.Options{})
+	var perr *compiler.PolicyError
+	if !errors.As(err, &perr) || perr.Source != "policies/bad.yaml" || !strings.Contains(err.Error(), "background") {
+		t.Fatalf("want a PolicyError naming policies/bad.yaml and background mode, got %v", err)
+	}
+}
+
+func TestInvalidInputIsReportedWhole(t *testing.T) {
+	bad := strings.Replace(strings.Replace(string(sources(t, "../environments/dev.yaml")[0].Data),
+		"roleSuffix: 1234abcd", "roleSufix: 1234abcd", 1), "region: ap-northeast-2", "regin: x", 1)
+	_, err := compiler.Compile([]load.Source{{Path: "dev.yaml", Data: []byte(bad)}}, nil, compiler.Options{})
+	var invalid *load.InvalidError
+	if !errors.As(err, &invalid) || len(invalid.Diagnostics) != 2 {
+		t.Fatalf("want both problems, got %v", err)
+	}
+}
+
+func TestWriteReplacesWholeDirectoriesAndCheckSeesDrift(t *testing.T) {
+	dir := t.TempDir()
+	out := compileRepo(t, "")
+	stale := filepath.Join(dir, "dev", "policies", "old.yaml")
+	keep := filepath.Join(dir, "README.md")
+	for _, p := range []string{stale, keep} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := compiler.Diff(dir, out); !strings.Contains(d, "--- "+filepath.ToSlash(stale)+"\n+++ /dev/null") {
+		t.Errorf("diff does not report the stale file:\n%s", d)
+	}
+	if err := compiler.Write(dir, out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("stale file survived")
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Error("a file outside the compiled directories was removed")
+	}
+	if d, err := compiler.Diff(dir, out); err != nil || d != "" {
+		t.Errorf("after Write, Diff = %q, %v", d, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".guardrail-") {
+			t.Errorf("staging directory %s left behind", e.Name())
+		}
+	}
+	p := filepath.Join(dir, "dev", "namespaces.yaml")
+	if err := os.WriteFile(p, []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := compiler.Diff(dir, out)
+	if !strings.Contains(d, "-changed\n") || !strings.Contains(d, "+kind: Namespace\n") {
+		t.Errorf("diff does not show the change:\n%s", d)
+	}
+}
+
+// TestWriteFailureLeavesOldTree: when a directory cannot be swapped in, the swaps already
+// done are undone and the old tree is intact.
+func TestWriteFailureLeavesOldTree(t *testing.T) {
+	dir := t.TempDir()
+	out := compileRepo(t, "")
+	if err := compiler.Write(dir, out); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "base", "kustomization.yaml"))
+	// An output with an extra directory whose target path is a file Write cannot replace
+	// (its parent is a file), after base and dev have been swapped.
+	broken := *out
+	broken.Files = emit.Files{}
+	for k, v := range out.Files {
+		broken.Files[k] = v
+	}
+	broken.Files["zz/x"] = []byte("x")
+	broken.Files["base/kustomization.yaml"] = []byte("new")
+	broken.Dirs = append(append([]string(nil), out.Dirs...), "zz/sub")
+	if err := compiler.Write(dir, &broken); err == nil {
+		t.Fatal("want an error")
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "base", "kustomization.yaml"))
+	if !bytes.Equal(before, after) {
+		t.Errorf("base was changed by a failed write: %q", after)
+	}
+}

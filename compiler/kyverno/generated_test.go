@@ -1,0 +1,333 @@
+package kyverno_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"guardrail.dev/guardrail/compiler/kyverno"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// genClusterPolicy is a guardrail-shaped ClusterPolicy: user may not touch namespace, with a few
+// variations of the match block so that every prefilter branch is exercised.
+func genClusterPolicy(i int, user, namespace string) string {
+	var match string
+	switch i % 5 {
+	case 0: // the seed shape
+		match = fmt.Sprintf(`      any:
+      - resources:
+          kinds: ["*"]
+          namespaces: [%s]
+        clusterRoles: [cluster-admin]
+        subjects:
+        - kind: User
+          name: %s`, namespace, user)
+	case 1: // group subject, wildcard namespace, operations
+		match = fmt.Sprintf(`      any:
+      - resources:
+          kinds: [ConfigMap, Secret]
+          namespaces: ["%s*"]
+          operations: [CREATE, DELETE]
+        subjects:
+        - kind: Group
+          name: %s-group`, namespace, user)
+	case 2: // all[] with a role from a RoleBinding
+		match = fmt.Sprintf(`      all:
+      - resources:
+          kinds: ["v1/ConfigMap"]
+      - resources:
+          kinds: ["*"]
+          namespaces: [%s]
+        roles: ["%s:editor"]`, namespace, namespace)
+	case 3: // deprecated single block with a wildcard user
+		match = fmt.Sprintf(`      resources:
+        kinds: ["*"]
+        namespaces: [%s]
+      subjects:
+      - kind: User
+        name: "%s*"`, namespace, user[:len(user)-3])
+	case 4: // namespaceSelector and an exclude
+		match = fmt.Sprintf(`      any:
+      - resources:
+          kinds: ["*"]
+          namespaceSelector:
+            matchLabels:
+              team: %s
+        subjects:
+        - kind: User
+          name: %s`, namespace, user)
+	}
+	exclude := `    exclude:
+      any:
+      - resources:
+          kinds: ["*"]
+          names: [allowed-*]
+`
+	if i%5 == 3 {
+		exclude = `    exclude:
+      resources:
+        kinds: ["*"]
+        names: [allowed-*]
+`
+	}
+	action := "Enforce"
+	if i%7 == 3 {
+		action = "Audit"
+	}
+	return fmt.Sprintf(`apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: cpol-%03d
+spec:
+  background: false
+  rules:
+  - name: guard
+    match:
+%s
+%s    validate:
+      failureAction: %s
+      message: "%s may not touch {{ request.namespace }}"
+      deny:
+        conditions:
+          any:
+          - key: "{{ request.operation || 'BACKGROUND' }}"
+            operator: AnyIn
+            value: [CREATE, UPDATE, DELETE]
+`, i, match, exclude, action, user)
+}
+
+func genValidatingPolicy(i int, user, namespace string) string {
+	conds := fmt.Sprintf(`  - name: in-namespaces
+    expression: "request.namespace in ['%s', '%s-b']"
+  - name: subjects
+    expression: "request.userInfo.username == '%s'"`, namespace, namespace, user)
+	selector := ""
+	switch i % 4 {
+	case 1: // not statically decidable
+		conds = fmt.Sprintf(`  - name: group
+    expression: "'%s-group' in request.userInfo.groups && request.operation != 'CONNECT'"`, user)
+	case 2:
+		conds = fmt.Sprintf(`  - name: both
+    expression: "request.userInfo.username in ['%s'] && request.operation == 'DELETE'"`, user)
+		selector = fmt.Sprintf(`    namespaceSelector:
+      matchExpressions:
+      - {key: kubernetes.io/metadata.name, operator: In, values: [%s]}
+`, namespace)
+	}
+	action := "Deny"
+	if i%6 == 5 {
+		action = "Audit"
+	}
+	return fmt.Sprintf(`apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata:
+  name: vpol-%03d
+spec:
+  validationActions: [%s]
+  evaluation: {background: {enabled: false}}
+  matchConstraints:
+%s    resourceRules:
+    - apiGroups: ["*"]
+      apiVersions: ["*"]
+      resources: ["*"]
+      operations: [CREATE, UPDATE, DELETE]
+  matchConditions:
+%s
+  validations:
+  - expression: "object == null || !has(object.metadata.labels) || !('guardrail-exempt' in object.metadata.labels)"
+    messageExpression: "'%s may not change ' + request.namespace"
+`, i, action, selector, conds, user)
+}
+
+func genUser(i int) string      { return fmt.Sprintf("user-%03d-example.com", i) }
+func genNamespace(i int) string { return fmt.Sprintf("team-%03d", i) }
+
+// genPolicies returns n policies, half ClusterPolicies and half ValidatingPolicies, about users and
+// namespaces 0..n/2.
+func genPolicies(t testing.TB, n int) []*kyverno.Policy {
+	t.Helper()
+	var out []*kyverno.Policy
+	for i := 0; i < n; i++ {
+		k := i / 2
+		var doc string
+		if i%2 == 0 {
+			doc = genClusterPolicy(k, genUser(k), genNamespace(k))
+		} else {
+			doc = genValidatingPolicy(k, genUser(k), genNamespace(k))
+		}
+		p, err := kyverno.ParsePolicy([]byte(doc))
+		if err != nil {
+			t.Fatalf("policy %d: %v\n%s", i, err, doc)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func genRBAC(n int) kyverno.RBAC {
+	rbac := bootstrapRBAC
+	rbac.ClusterRoleBindings = append([]rbacv1.ClusterRoleBinding(nil), bootstrapRBAC.ClusterRoleBindings...)
+	for i := 0; i < n; i++ {
+		rbac.RoleBindings = append(rbac.RoleBindings, rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "editors", Namespace: genNamespace(i)},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "editor"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: genUser(i)}},
+		})
+		rbac.ClusterRoleBindings = append(rbac.ClusterRoleBindings, rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("view-%d", i)},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: genUser(i) + "-group"}},
+		})
+	}
+	return rbac
+}
+
+// genRequests crosses operations, users (as masters or plain, with their group), namespaces and kinds.
+func genRequests(users, namespaces int) []kyverno.Request {
+	var out []kyverno.Request
+	kinds := []struct {
+		gvk  schema.GroupVersionKind
+		gvr  schema.GroupVersionResource
+		name string
+	}{
+		{configMapKind, configMapGVR, "cm"},
+		{schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "s"},
+		{configMapKind, configMapGVR, "allowed-cm"},
+		{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, "d"},
+	}
+	for u := 0; u < users; u++ {
+		for n := 0; n < namespaces; n++ {
+			for ki, k := range kinds {
+				for oi, op := range []string{"CREATE", "UPDATE", "DELETE"} {
+					user := genUser(u)
+					groups := []string{user + "-group", "system:authenticated"}
+					if (u+n+ki+oi)%2 == 0 {
+						groups = append(groups, "system:masters")
+					}
+					ns := genNamespace(n)
+					if (n+oi)%5 == 4 {
+						ns += "-b"
+					}
+					labels := ""
+					if (u+ki)%3 == 0 {
+						labels = `,"labels":{"guardrail-exempt":"x"}`
+					}
+					obj := []byte(fmt.Sprintf(`{"apiVersion":%q,"kind":%q,"metadata":{"name":%q,"namespace":%q%s}}`,
+						k.gvk.GroupVersion().String(), k.gvk.Kind, k.name, ns, labels))
+					r := kyverno.Request{
+						Operation: op, Kind: k.gvk, Resource: k.gvr, Name: k.name, Namespace: ns,
+						UserInfo:        authenticationv1.UserInfo{Username: user, Groups: groups},
+						NamespaceLabels: map[string]string{"team": genNamespace(n)},
+					}
+					switch op {
+					case "CREATE":
+						r.Object = obj
+					case "UPDATE":
+						r.Object, r.OldObject = obj, obj
+					case "DELETE":
+						r.OldObject = obj
+					}
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestPrefilterIsConservative checks that dropping policies before Kyverno sees them never changes a
+// verdict, over generated policies and requests that hit and miss every kind of match criterion.
+func TestPrefilterIsConservative(t *testing.T) {
+	policies := genPolicies(t, 40)
+	rbac := genRBAC(20)
+	fast := mustEngine(t, kyverno.Config{}, policies...)
+	slow := mustEngine(t, kyverno.Config{}, policies...)
+	kyverno.SetPrefilter(slow, false)
+	reqs := genRequests(8, 8)
+	var denied, results, kinds int
+	seen := map[string]bool{}
+	for _, req := range reqs {
+		a, err := fast.Evaluate(context.Background(), req, rbac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := slow.Evaluate(context.Background(), req, rbac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s %s %s/%s by %s:\nprefiltered %+v\nfull        %+v", req.Operation, req.Kind.Kind, req.Namespace, req.Name, req.UserInfo.Username, a, b)
+		}
+		if !a.Allowed {
+			denied++
+		}
+		results += len(a.Results)
+		for _, r := range a.Results {
+			key := r.Policy[:4] + fmt.Sprint(strings.TrimLeft(r.Policy[5:], "0")) + r.Status
+			if !seen[key] {
+				seen[key] = true
+				kinds++
+			}
+		}
+	}
+	// Sanity: the generated set must actually produce denials and results, or the test shows nothing.
+	if denied == 0 || results < 50 || kinds < 10 {
+		t.Errorf("weak test data: %d requests, %d denied, %d results, %d distinct policy/status", len(reqs), denied, results, kinds)
+	}
+	t.Logf("%d requests, %d denied, %d results", len(reqs), denied, results)
+}
+
+// BenchmarkEvaluate measures verdicts over 300 generated policies (150 ClusterPolicies, 150
+// ValidatingPolicies) for a mix of requests, most of which match no policy and some of which are
+// denied. The parallel variant uses every core (GOMAXPROCS).
+func BenchmarkEvaluate(b *testing.B) {
+	policies := genPolicies(b, 300)
+	rbac := genRBAC(150)
+	e := mustEngine(b, kyverno.Config{}, policies...)
+	reqs := genRequests(12, 12)
+	ctx := context.Background()
+	// how many of them Kyverno really evaluates
+	var denied, matched int
+	for _, r := range reqs {
+		v, err := e.Evaluate(ctx, r, rbac)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !v.Allowed {
+			denied++
+		}
+		if len(v.Results) > 0 {
+			matched++
+		}
+	}
+	b.Logf("%d requests: %d with results, %d denied", len(reqs), matched, denied)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := e.Evaluate(ctx, reqs[i%len(reqs)], rbac); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verdicts/s")
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := e.Evaluate(ctx, reqs[i%len(reqs)], rbac); err != nil {
+					b.Error(err)
+					return
+				}
+				i += 7
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verdicts/s")
+	})
+}
