@@ -9,11 +9,11 @@ import (
 
 // base is a valid environment; cases edit it with replacements. Its line numbers:
 //
-//	 1 apiVersion          6 aws               11 awsAuth
-//	 2 kind                7 cluster           12 teams
-//	 3 metadata            8 permissionSets    13 - name: ops
-//	 4   name              9 - name: Admin     14   permissionSets
-//	 5 spec               10   roleSuffix      15   members
+//	1 apiVersion          6 aws               11 awsAuth
+//	2 kind                7 cluster           12 teams
+//	3 metadata            8 permissionSets    13 - name: ops
+//	4   name              9 - name: Admin     14   permissionSets
+//	5 spec               10   roleSuffix      15   members
 const base = `apiVersion: guardrail.dev/v1alpha1
 kind: Environment
 metadata:

@@ -142,4 +142,3 @@ func typeName(t reflect.Type) string {
 	}
 	return t.Kind().String()
 }
-
