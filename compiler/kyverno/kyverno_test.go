@@ -313,6 +313,85 @@ func TestValidatingPolicy(t *testing.T) {
 	}
 }
 
+// correctedVP is the guardrail shape that does not trip over cluster-scoped requests: request.namespace
+// is absent (not "") for them, and reading it is an error that, with failurePolicy Fail, denies.
+const correctedVP = `apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata:
+  name: corrected
+spec:
+  validationActions: [Deny]
+  evaluation: {background: {enabled: false}}
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["*"]
+      apiVersions: ["*"]
+      resources: ["*"]
+      operations: [CREATE, UPDATE, DELETE]
+  matchConditions:
+  - name: in-namespaces
+    expression: "has(request.namespace) && request.namespace in ['testnamespace']"
+  - name: subjects
+    expression: "request.userInfo.username in ['cell-infra-elon.musk-example.com']"
+  validations:
+  - expression: "false"
+    message: "elon.musk may not change anything in testnamespace."
+`
+
+// TestValidatingPolicyClusterScoped documents how the example guardrail shape treats requests without
+// a namespace: Kyverno (like the API server evaluating the webhook's matchConditions) fails with "no
+// such key: namespace" and, the policy's failurePolicy being Fail, denies every cluster-scoped request
+// of the user. The has() guard fixes it; a Namespace object is then still covered on UPDATE and DELETE,
+// where the API server puts its name in request.namespace.
+func TestValidatingPolicyClusterScoped(t *testing.T) {
+	clusterRole := func(user string) kyverno.Request {
+		gvk := schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"}
+		return kyverno.Request{
+			Operation: "CREATE", Kind: gvk, Resource: schema.GroupVersionResource{Group: gvk.Group, Version: "v1", Resource: "clusterroles"},
+			Name: "x", Object: []byte(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"x"}}`),
+			UserInfo: authenticationv1.UserInfo{Username: user},
+		}
+	}
+	deleteNamespace := kyverno.Request{
+		Operation: "DELETE", Kind: schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, Resource: schema.GroupVersionResource{Version: "v1", Resource: "namespaces"},
+		Name: "testnamespace", Namespace: "testnamespace", OldObject: []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"testnamespace"}}`),
+		UserInfo: authenticationv1.UserInfo{Username: elon},
+	}
+	seed := mustParse(t, string(readFixture(t, "guardrail-elon-cannot-touch-testnamespace.yaml")))
+	corrected := mustParse(t, correctedVP)
+	tests := []struct {
+		name    string
+		policy  *kyverno.Policy
+		req     kyverno.Request
+		allowed bool
+		results []kyverno.Result
+	}{
+		{"example shape denies elon a ClusterRole", seed, clusterRole(elon), false, []kyverno.Result{{
+			PolicyKind: kyverno.KindValidatingPolicy, Policy: seedVP, Rule: "evaluation", Status: "error",
+			Message: "failed to load context: no such key: namespace", Enforce: true, Denies: true, ValidationIndex: -1,
+		}}},
+		{"example shape lets john create a ClusterRole", seed, clusterRole(john), true, nil},
+		{"corrected shape lets elon create a ClusterRole", corrected, clusterRole(elon), true, nil},
+		{"corrected shape denies elon in testnamespace", corrected, cmRequest("UPDATE", "testnamespace", elon), false, []kyverno.Result{{
+			PolicyKind: kyverno.KindValidatingPolicy, Policy: "corrected", Status: "fail", Message: seedVPMessage, Enforce: true, Denies: true,
+		}}},
+		{"corrected shape denies deleting the namespace", corrected, deleteNamespace, false, []kyverno.Result{{
+			PolicyKind: kyverno.KindValidatingPolicy, Policy: "corrected", Status: "fail", Message: seedVPMessage, Enforce: true, Denies: true,
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := mustEngine(t, kyverno.Config{}, tt.policy).Evaluate(context.Background(), tt.req, kyverno.RBAC{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Allowed != tt.allowed || !reflect.DeepEqual(v.Results, tt.results) {
+				t.Errorf("Allowed = %v, Results = %+v\nwant Allowed = %v, Results = %+v", v.Allowed, v.Results, tt.allowed, tt.results)
+			}
+		})
+	}
+}
+
 func TestExclusions(t *testing.T) {
 	policies := []*kyverno.Policy{
 		mustParse(t, string(readFixture(t, "block-cluster-admin-from-ns.yaml"))),

@@ -8,6 +8,7 @@ package kyverno
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/ast"
@@ -16,9 +17,10 @@ import (
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
 	"github.com/kyverno/kyverno/ext/wildcard"
 	datautils "github.com/kyverno/kyverno/pkg/utils/data"
-	matchutils "github.com/kyverno/kyverno/pkg/utils/match"
+	kubeutils "github.com/kyverno/kyverno/pkg/utils/kube"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -38,58 +40,89 @@ type facts struct {
 	namespace string // request.namespace (admission request)
 }
 
-// cpolRule holds the match block of one ClusterPolicy rule.
-type cpolRule struct {
-	any, all []kyvernov1.ResourceFilter
-	single   kyvernov1.ResourceFilter // the deprecated match.resources / match.subjects form
+// pattern is a Kyverno wildcard pattern (ext/wildcard: '*' and '?'), with the common case of no
+// wildcard at all reduced to a string comparison.
+type pattern struct {
+	text  string
+	exact bool
 }
 
-func newCpolRule(rule kyvernov1.Rule) cpolRule {
-	m := rule.MatchResources
-	return cpolRule{
-		any:    m.Any,
-		all:    m.All,
-		single: kyvernov1.ResourceFilter{UserInfo: m.UserInfo, ResourceDescription: m.ResourceDescription},
+func newPattern(text string) pattern {
+	return pattern{text: text, exact: !strings.ContainsAny(text, "*?")}
+}
+
+func (p *pattern) match(s string) bool {
+	if p.exact {
+		return p.text == s
 	}
+	return wildcard.Match(p.text, s)
 }
 
-// mayMatch mirrors pkg/engine/utils.MatchesResourceDescription: any[] entries are ORed, all[] entries
-// ANDed, otherwise the single legacy block applies. Exclude blocks are ignored (they only remove).
-func (r *cpolRule) mayMatch(f *facts) bool {
-	switch {
-	case len(r.any) > 0:
-		for i := range r.any {
-			if filterMayMatch(&r.any[i], f) {
-				return true
-			}
+// kindSelector is one entry of `kinds`, parsed once with Kyverno's pkg/utils/kube.ParseKindSelector.
+type kindSelector struct{ group, version, kind, subresource pattern }
+
+var podGVK = schema.GroupVersionKind{Version: "v1", Kind: "Pod"}
+
+// matchKind is pkg/utils/match.CheckKind(kinds, gvk, subresource, true) for one selector.
+func (k *kindSelector) matchKind(gvk schema.GroupVersionKind, subresource string) bool {
+	if !k.group.match(gvk.Group) || !k.version.match(gvk.Version) || !k.kind.match(gvk.Kind) {
+		return false
+	}
+	return k.subresource.match(subresource) || (gvk == podGVK && subresource == "ephemeralcontainers")
+}
+
+// subjectPattern is one rule subject as pkg/utils/match.CheckSubjects compares it: a username pattern
+// (User, and ServiceAccount as system:serviceaccount:<ns>:<name>) or a group pattern.
+type subjectPattern struct {
+	group bool
+	pat   pattern
+}
+
+// preFilter is the request-only part of one ResourceFilter (a match any[]/all[] entry).
+type preFilter struct {
+	operations   []kyvernov1.AdmissionOperation
+	namespaces   []pattern
+	kinds        []kindSelector
+	roles        []string
+	clusterRoles []string
+	subjects     []subjectPattern
+}
+
+func newPreFilter(rf kyvernov1.ResourceFilter) preFilter {
+	rd := rf.ResourceDescription
+	f := preFilter{operations: rd.Operations, roles: rf.Roles, clusterRoles: rf.ClusterRoles}
+	for _, ns := range rd.Namespaces {
+		f.namespaces = append(f.namespaces, newPattern(ns))
+	}
+	for _, k := range rd.Kinds {
+		g, v, kind, sub := kubeutils.ParseKindSelector(k)
+		f.kinds = append(f.kinds, kindSelector{newPattern(g), newPattern(v), newPattern(kind), newPattern(sub)})
+	}
+	for _, s := range rf.Subjects {
+		switch s.Kind {
+		case rbacv1.ServiceAccountKind:
+			f.subjects = append(f.subjects, subjectPattern{pat: newPattern("system:serviceaccount:" + s.Namespace + ":" + s.Name)})
+		case rbacv1.GroupKind:
+			f.subjects = append(f.subjects, subjectPattern{group: true, pat: newPattern(s.Name)})
+		case rbacv1.UserKind:
+			f.subjects = append(f.subjects, subjectPattern{pat: newPattern(s.Name)})
+		default:
+			// an unknown kind never matches in CheckSubjects; keep the list non-empty so that the
+			// filter still requires a subject match
+			f.subjects = append(f.subjects, subjectPattern{pat: pattern{text: "", exact: true}, group: true})
 		}
-		return false
-	case len(r.all) > 0:
-		for i := range r.all {
-			if !filterMayMatch(&r.all[i], f) {
-				return false
-			}
-		}
-		return true
-	default:
-		return filterMayMatch(&r.single, f)
 	}
+	return f
 }
 
-// filterMayMatch is the subset of pkg/engine/utils.doesResourceMatchConditionBlock that depends on the
-// request alone: operations, kinds, namespaces, roles, clusterRoles and subjects, all ANDed.
-func filterMayMatch(rf *kyvernov1.ResourceFilter, f *facts) bool {
-	rd := &rf.ResourceDescription
-	if len(rd.Operations) > 0 && !slices.Contains(rd.Operations, f.operation) {
-		return false
-	}
-	if len(rd.Kinds) > 0 && !matchutils.CheckKind(rd.Kinds, f.gvk, f.subresource, true) {
-		return false
-	}
-	if len(rd.Namespaces) > 0 {
+// mayMatch is the subset of pkg/engine/utils.doesResourceMatchConditionBlock that depends on the
+// request alone: operations, kinds, namespaces, roles, clusterRoles and subjects, all ANDed (cheapest
+// first).
+func (p *preFilter) mayMatch(f *facts) bool {
+	if len(p.namespaces) > 0 {
 		ok := false
-		for _, ns := range rd.Namespaces {
-			if wildcard.Match(ns, f.resourceNamespace) {
+		for i := range p.namespaces {
+			if p.namespaces[i].match(f.resourceNamespace) {
 				ok = true
 				break
 			}
@@ -98,20 +131,92 @@ func filterMayMatch(rf *kyvernov1.ResourceFilter, f *facts) bool {
 			return false
 		}
 	}
-	if f.ignoreUserInfo {
-		return true
+	if !f.ignoreUserInfo {
+		if len(p.subjects) > 0 && !p.subjectMatches(f) {
+			return false
+		}
+		if len(p.roles) > 0 && !datautils.SliceContains(p.roles, f.roles...) {
+			return false
+		}
+		if len(p.clusterRoles) > 0 && !datautils.SliceContains(p.clusterRoles, f.clusterRoles...) {
+			return false
+		}
 	}
-	ui := &rf.UserInfo
-	if len(ui.Roles) > 0 && !datautils.SliceContains(ui.Roles, f.roles...) {
+	if len(p.operations) > 0 && !slices.Contains(p.operations, f.operation) {
 		return false
 	}
-	if len(ui.ClusterRoles) > 0 && !datautils.SliceContains(ui.ClusterRoles, f.clusterRoles...) {
-		return false
-	}
-	if len(ui.Subjects) > 0 && !matchutils.CheckSubjects(ui.Subjects, f.userInfo) {
-		return false
+	if len(p.kinds) > 0 {
+		ok := false
+		for i := range p.kinds {
+			if p.kinds[i].matchKind(f.gvk, f.subresource) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
 	}
 	return true
+}
+
+func (p *preFilter) subjectMatches(f *facts) bool {
+	for i := range p.subjects {
+		s := &p.subjects[i]
+		if !s.group {
+			if s.pat.match(f.userInfo.Username) {
+				return true
+			}
+			continue
+		}
+		for _, g := range f.userInfo.Groups {
+			if s.pat.match(g) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cpolRule holds the match block of one ClusterPolicy rule.
+type cpolRule struct {
+	any, all []preFilter
+	single   preFilter // the deprecated match.resources / match.subjects form
+}
+
+func newCpolRule(rule kyvernov1.Rule) cpolRule {
+	m := rule.MatchResources
+	r := cpolRule{single: newPreFilter(kyvernov1.ResourceFilter{UserInfo: m.UserInfo, ResourceDescription: m.ResourceDescription})}
+	for _, rf := range m.Any {
+		r.any = append(r.any, newPreFilter(rf))
+	}
+	for _, rf := range m.All {
+		r.all = append(r.all, newPreFilter(rf))
+	}
+	return r
+}
+
+// mayMatch mirrors pkg/engine/utils.MatchesResourceDescription: any[] entries are ORed, all[] entries
+// ANDed, otherwise the single legacy block applies. Exclude blocks are ignored (they only remove).
+func (r *cpolRule) mayMatch(f *facts) bool {
+	switch {
+	case len(r.any) > 0:
+		for i := range r.any {
+			if r.any[i].mayMatch(f) {
+				return true
+			}
+		}
+		return false
+	case len(r.all) > 0:
+		for i := range r.all {
+			if !r.all[i].mayMatch(f) {
+				return false
+			}
+		}
+		return true
+	default:
+		return r.single.mayMatch(f)
+	}
 }
 
 func (p *Policy) cpolMayMatch(f *facts) bool {
@@ -123,30 +228,110 @@ func (p *Policy) cpolMayMatch(f *facts) bool {
 	return false
 }
 
-// staticCond is one matchConditions conjunct of the form `request.<field> in [<string literals>]` or
-// `request.<field> == <string literal>`, for the fields namespace, operation and userInfo.username.
-// All matchConditions of a ValidatingPolicy must hold for it to apply (a false one wins over errors in
-// the others), so one such conjunct that is false for the request proves the policy does not apply:
-// the API server would not even call Kyverno for it (the conditions are copied into the webhook) and
-// the engine would report a matchConditions skip.
+// A static condition is a matchCondition, or a part of one, built from && || ! and leaves over the
+// request fields namespace, operation, userInfo.username and userInfo.groups that can be decided
+// without CEL:
+//
+//	request.<field> in [<string literals>]      request.<field> == / != <string literal>
+//	has(request.<field>)                         '<literal>' in request.userInfo.groups
+//
+// It evaluates to true, false or unknown. In the CEL request these fields are absent, not "", when
+// empty (the AdmissionRequest is converted with omitempty), so reading one then is an error: unknown.
+// All matchConditions must hold for a ValidatingPolicy to apply, and a false one wins over errors in
+// the others (vpol compiler Policy.match; the API server does the same with the webhook's copy), so
+// one condition that is false for the request proves the policy does not apply: the API server would
+// not call Kyverno for it, and the engine would report a matchConditions skip, which Evaluate drops.
 type staticCond struct {
-	field  string // "namespace", "operation", "username"
-	values []string
+	op       string // "and", "or", "not", "in", "eq", "ne", "has", "group"
+	field    string // namespace | operation | username (leaves)
+	values   []string
+	children []staticCond
 }
 
-func (c *staticCond) holds(f *facts) bool {
-	var v string
-	switch c.field {
-	case "namespace":
-		v = f.namespace
-	case "operation":
-		v = string(f.operation)
-	case "username":
-		v = f.userInfo.Username
+type tri int8
+
+const (
+	triUnknown tri = iota
+	triFalse
+	triTrue
+)
+
+func triOf(b bool) tri {
+	if b {
+		return triTrue
 	}
-	return slices.Contains(c.values, v)
+	return triFalse
 }
 
+func (c *staticCond) eval(f *facts) tri {
+	switch c.op {
+	case "unknown":
+		return triUnknown
+	case "and":
+		out := triTrue
+		for i := range c.children {
+			switch c.children[i].eval(f) {
+			case triFalse:
+				return triFalse
+			case triUnknown:
+				out = triUnknown
+			}
+		}
+		return out
+	case "or":
+		out := triFalse
+		for i := range c.children {
+			switch c.children[i].eval(f) {
+			case triTrue:
+				return triTrue
+			case triUnknown:
+				out = triUnknown
+			}
+		}
+		return out
+	case "not":
+		switch c.children[0].eval(f) {
+		case triTrue:
+			return triFalse
+		case triFalse:
+			return triTrue
+		}
+		return triUnknown
+	case "group":
+		if len(f.userInfo.Groups) == 0 {
+			return triUnknown // no such key: groups
+		}
+		return triOf(slices.Contains(f.userInfo.Groups, c.values[0]))
+	}
+	v := f.requestField(c.field)
+	if c.op == "has" {
+		return triOf(v != "")
+	}
+	if v == "" {
+		return triUnknown // no such key
+	}
+	switch c.op {
+	case "in", "eq":
+		return triOf(slices.Contains(c.values, v))
+	case "ne":
+		return triOf(!slices.Contains(c.values, v))
+	}
+	return triUnknown
+}
+
+func (f *facts) requestField(field string) string {
+	switch field {
+	case "namespace":
+		return f.namespace
+	case "operation":
+		return string(f.operation)
+	case "username":
+		return f.userInfo.Username
+	}
+	return ""
+}
+
+// staticConditions returns the matchConditions that are entirely static.
 func staticConditions(conds []admissionregistrationv1.MatchCondition) []staticCond {
 	var out []staticCond
 	for _, mc := range conds {
@@ -154,71 +339,126 @@ func staticConditions(conds []admissionregistrationv1.MatchCondition) []staticCo
 		if errs != nil && len(errs.GetErrors()) > 0 {
 			continue
 		}
-		out = appendConjuncts(out, tree.Expr())
+		if c, ok := toStatic(tree.Expr()); ok {
+			out = append(out, c)
+		}
 	}
 	return out
 }
 
-func appendConjuncts(out []staticCond, e ast.Expr) []staticCond {
-	if e.Kind() != ast.CallKind {
-		return out
+// toStatic converts an expression to a static condition; ok is false when nothing in it is static. A
+// sub-expression it does not understand becomes an "unknown" node inside && and ||.
+func toStatic(e ast.Expr) (staticCond, bool) {
+	unknown := staticCond{op: "unknown"}
+	switch e.Kind() {
+	case ast.SelectKind:
+		if e.AsSelect().IsTestOnly() {
+			if field, ok := requestField(e.AsSelect().Operand(), e.AsSelect().FieldName()); ok {
+				return staticCond{op: "has", field: field}, true
+			}
+		}
+		return unknown, false
+	case ast.CallKind:
+	default:
+		return unknown, false
 	}
 	call := e.AsCall()
 	args := call.Args()
-	if len(args) != 2 {
-		return out
-	}
 	switch call.FunctionName() {
-	case operators.LogicalAnd:
-		out = appendConjuncts(out, args[0])
-		return appendConjuncts(out, args[1])
+	case operators.LogicalAnd, operators.LogicalOr:
+		op := "and"
+		if call.FunctionName() == operators.LogicalOr {
+			op = "or"
+		}
+		node := staticCond{op: op}
+		known := false
+		for _, a := range args {
+			c, ok := toStatic(a)
+			known = known || ok
+			node.children = append(node.children, c)
+		}
+		return node, known
+	case operators.LogicalNot:
+		if len(args) == 1 {
+			if c, ok := toStatic(args[0]); ok {
+				return staticCond{op: "not", children: []staticCond{c}}, true
+			}
+		}
+		return unknown, false
 	case operators.In:
-		field, ok := requestField(args[0])
+		if len(args) != 2 {
+			return unknown, false
+		}
+		if s, ok := stringLiteral(args[0]); ok && isGroups(args[1]) {
+			return staticCond{op: "group", values: []string{s}}, true
+		}
+		field, ok := selectField(args[0])
 		if !ok || args[1].Kind() != ast.ListKind {
-			return out
+			return unknown, false
 		}
 		var values []string
 		for _, el := range args[1].AsList().Elements() {
 			s, ok := stringLiteral(el)
 			if !ok {
-				return out
+				return unknown, false
 			}
 			values = append(values, s)
 		}
-		return append(out, staticCond{field: field, values: values})
-	case operators.Equals:
+		return staticCond{op: "in", field: field, values: values}, true
+	case operators.Equals, operators.NotEquals:
+		op := "eq"
+		if call.FunctionName() == operators.NotEquals {
+			op = "ne"
+		}
+		if len(args) != 2 {
+			return unknown, false
+		}
 		for _, pair := range [][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
-			if field, ok := requestField(pair[0]); ok {
+			if field, ok := selectField(pair[0]); ok {
 				if s, ok := stringLiteral(pair[1]); ok {
-					return append(out, staticCond{field: field, values: []string{s}})
+					return staticCond{op: op, field: field, values: []string{s}}, true
 				}
 			}
 		}
 	}
-	return out
+	return unknown, false
 }
 
-// requestField recognises request.namespace, request.operation and request.userInfo.username.
-func requestField(e ast.Expr) (string, bool) {
+// selectField recognises request.namespace, request.operation and request.userInfo.username.
+func selectField(e ast.Expr) (string, bool) {
 	if e.Kind() != ast.SelectKind || e.AsSelect().IsTestOnly() {
 		return "", false
 	}
-	sel := e.AsSelect()
-	op := sel.Operand()
-	switch sel.FieldName() {
+	return requestField(e.AsSelect().Operand(), e.AsSelect().FieldName())
+}
+
+func requestField(operand ast.Expr, name string) (string, bool) {
+	switch name {
 	case "namespace", "operation":
-		if op.Kind() == ast.IdentKind && op.AsIdent() == "request" {
-			return sel.FieldName(), true
+		if isIdent(operand, "request") {
+			return name, true
 		}
 	case "username":
-		if op.Kind() == ast.SelectKind && !op.AsSelect().IsTestOnly() && op.AsSelect().FieldName() == "userInfo" {
-			inner := op.AsSelect().Operand()
-			if inner.Kind() == ast.IdentKind && inner.AsIdent() == "request" {
-				return "username", true
-			}
+		if operand.Kind() == ast.SelectKind && !operand.AsSelect().IsTestOnly() &&
+			operand.AsSelect().FieldName() == "userInfo" && isIdent(operand.AsSelect().Operand(), "request") {
+			return "username", true
 		}
 	}
 	return "", false
+}
+
+// isGroups recognises request.userInfo.groups.
+func isGroups(e ast.Expr) bool {
+	if e.Kind() != ast.SelectKind || e.AsSelect().IsTestOnly() || e.AsSelect().FieldName() != "groups" {
+		return false
+	}
+	ui := e.AsSelect().Operand()
+	return ui.Kind() == ast.SelectKind && !ui.AsSelect().IsTestOnly() && ui.AsSelect().FieldName() == "userInfo" &&
+		isIdent(ui.AsSelect().Operand(), "request")
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	return e.Kind() == ast.IdentKind && e.AsIdent() == name
 }
 
 func stringLiteral(e ast.Expr) (string, bool) {
@@ -231,7 +471,7 @@ func stringLiteral(e ast.Expr) (string, bool) {
 
 func (v *vpolEntry) mayApply(f *facts) bool {
 	for i := range v.pre {
-		if !v.pre[i].holds(f) {
+		if v.pre[i].eval(f) == triFalse {
 			return false
 		}
 	}

@@ -619,3 +619,41 @@ func TestConcurrentAuthorize(t *testing.T) {
 }
 
 func metaName(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+func TestDecisionRuleIsACopy(t *testing.T) {
+	a := newFixture(t)
+	req := resource(alice, "create", "", "configmaps", paymentsNS)
+	first := a.Authorize(context.Background(), req)
+	first.Rule.Verbs = nil
+	first.Rule.Resources[0] = "mutated"
+	if again := a.Authorize(context.Background(), req); !again.Allowed || again.Rule.Resources[0] == "mutated" {
+		t.Errorf("mutating Decision.Rule changed the authorizer: %+v", again)
+	}
+}
+
+func TestMutuallyAggregatedClusterRolesConverge(t *testing.T) {
+	selecting := func(label string) *rbacv1.AggregationRule {
+		return &rbacv1.AggregationRule{ClusterRoleSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{label: "true"}}}}
+	}
+	objs := authz.RBACObjects{
+		ClusterRoles: []rbacv1.ClusterRole{
+			{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"to-b": "true"}}, AggregationRule: selecting("to-a")},
+			{ObjectMeta: metav1.ObjectMeta{Name: "b", Labels: map[string]string{"to-a": "true"}}, AggregationRule: selecting("to-b")},
+			{ObjectMeta: metav1.ObjectMeta{Name: "c", Labels: map[string]string{"to-a": "true"}}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}},
+		},
+		ClusterRoleBindings: []rbacv1.ClusterRoleBinding{{
+			ObjectMeta: metav1.ObjectMeta{Name: "b"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "b"},
+			Subjects:   []rbacv1.Subject{userSubject("u")},
+		}},
+	}
+	a, err := authz.New(objs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// c → a (selects to-a) → b (selects to-b, which a carries).
+	got := a.Authorize(context.Background(), resource(&user.DefaultInfo{Name: "u"}, "get", "", "pods", "x"))
+	if !got.Allowed || got.Role != "ClusterRole b" || !strings.Contains(got.Reason, "aggregated from ClusterRole c") {
+		t.Errorf("got %+v", got)
+	}
+}

@@ -95,6 +95,10 @@ Exit codes: 0 success, 1 invalid input or failed check, 2 usage error, 3 backend
 	root.AddCommand(
 		NewValidateCommand(s),
 		NewCompileCommand(s),
+		NewSimulateCommand(s),
+		NewWhoamiCommand(s),
+		NewCanICommand(s),
+		NewStepsCommand(s),
 		NewVersionCommand(s),
 	)
 	return root

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"guardrail.dev/guardrail/compiler"
+	"guardrail.dev/guardrail/compiler/emit"
+	"guardrail.dev/guardrail/compiler/load"
+	"guardrail.dev/guardrail/simulator"
+)
+
+// sourceOptions are the flags that say what to compile: shared by simulate, whoami and can-i.
+type sourceOptions struct {
+	environments []string
+	policies     string
+	policyKind   string
+}
+
+func (o *sourceOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringSliceVar(&o.environments, "environments", []string{"environments"}, "environment files or directories to compile")
+	f.StringVar(&o.policies, "policies", "policies", "directory of hand-written Kyverno policies included in every overlay")
+	f.StringVar(&o.policyKind, "policy-kind", emit.ValidatingPolicy, "kind of the generated policies: ValidatingPolicy or ClusterPolicy")
+}
+
+// compile compiles the sources in memory, as guardrail compile would write them.
+func (o *sourceOptions) compile(s Streams) (*compiler.Output, error) {
+	if o.policyKind != emit.ValidatingPolicy && o.policyKind != emit.ClusterPolicy {
+		return nil, usageErrorf("--policy-kind must be %s or %s, not %q", emit.ValidatingPolicy, emit.ClusterPolicy, o.policyKind)
+	}
+	sources, err := load.ReadPaths(o.environments)
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	library, err := compiler.ReadLibrary(o.policies)
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	out, err := compiler.Compile(sources, library, compiler.Options{PolicyKind: o.policyKind})
+	if err != nil {
+		var invalid *load.InvalidError
+		if errors.As(err, &invalid) {
+			printDiagnostics(s, invalid.Diagnostics, false)
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("the environments are invalid (%s)", count(len(invalid.Diagnostics), "problem"))}
+		}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	return out, nil
+}
+
+type simulateOptions struct {
+	sourceOptions
+	env     string
+	backend string
+	format  string
+	out     string
+	tags    string
+	seed    int64
+	noColor bool
+}
+
+// NewSimulateCommand returns guardrail simulate.
+func NewSimulateCommand(s Streams) *cobra.Command {
+	o := &simulateOptions{}
+	cmd := &cobra.Command{
+		Use:   "simulate [feature paths...]",
+		Short: "Run Gherkin access scenarios against the compiled environments",
+		Long: `Run Gherkin scenarios (default features/) against the environments, compiled in memory exactly
+as guardrail compile writes them. Each step is checked against the step vocabulary before anything
+runs: an undefined or ambiguous step is an error that names file:line and suggests the nearest
+known steps (guardrail steps lists them; docs/steps.md documents them).
+
+The offline backend (default) runs in process: EKS authentication and access policies modelled,
+Kubernetes RBAC with the upstream authorizer and bootstrap policy, and the real Kyverno engine for
+admission. Every verdict is explained: the identity chain, the grant, the denying policy.
+
+Reports: pretty (default; colour only on a terminal), junit and cucumber (Cucumber JSON), to
+standard output or --out FILE (written atomically).
+
+Exit codes: 0 all scenarios passed, 1 a scenario failed, 2 usage or input error (bad feature file,
+bad environment), 3 backend unavailable.`,
+		Example: `  guardrail simulate
+  guardrail simulate features/testnamespace.feature --env dev
+  guardrail simulate --format junit --out report.xml --tags @guardrail`,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context(), s, args) },
+	}
+	o.addFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.env, "env", "", "environment of scenarios that do not name one (default: the only environment)")
+	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline")
+	f.StringVar(&o.format, "format", simulator.FormatPretty, "report format: pretty, junit or cucumber")
+	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
+	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
+	f.Int64Var(&o.seed, "random-seed", 0, "run scenarios in an order shuffled with this seed (0: file order)")
+	f.BoolVar(&o.noColor, "no-color", false, "never colour the pretty report")
+	return cmd
+}
+
+func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) error {
+	if o.backend != "offline" {
+		return usageErrorf("--backend %q is not available in this build: use offline", o.backend)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return usageErrorf("%v", err)
+		}
+	}
+	compiled, err := o.compile(s)
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	out := s.Out
+	var file *os.File
+	if o.out != "" {
+		file, err = os.CreateTemp(filepath.Dir(o.out), ".guardrail-report-")
+		if err != nil {
+			return usageErrorf("cannot write the report: %v", err)
+		}
+		defer os.Remove(file.Name())
+		out = file
+	}
+	res, err := simulator.Run(ctx, simulator.Options{
+		Features: paths, Compiled: compiled, DefaultEnv: o.env, Format: o.format, Out: out,
+		Color: o.out == "" && !o.noColor && isTerminal(s.Out), Tags: o.tags, Randomize: o.seed,
+	})
+	if file != nil {
+		if cerr := file.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(file.Name(), o.out)
+		}
+	}
+	var input *simulator.InputError
+	var unavailable *simulator.BackendError
+	switch {
+	case errors.As(err, &input):
+		for _, p := range input.Problems {
+			fmt.Fprintln(s.ErrOut, p)
+		}
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("the features cannot run (%s)", count(len(input.Problems), "problem"))}
+	case errors.As(err, &unavailable):
+		return &ExitError{Code: ExitUnavailable, Err: err}
+	case err != nil:
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	if o.out != "" {
+		fmt.Fprintf(s.ErrOut, "%s; report written to %s\n", res.Summary, o.out)
+	}
+	if res.Summary.ScenariosFailed > 0 {
+		return &ExitError{Code: ExitFailed}
+	}
+	if res.Summary.Scenarios == 0 {
+		fmt.Fprintln(s.ErrOut, "warning: no scenario ran (check the paths and --tags)")
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,292 @@
+// Package simulator runs Gherkin scenarios (features/*.feature) against compiled
+// environments. Run is the entry point: it checks every step against the vocabulary (package
+// steps) before anything runs, executes the scenarios with godog on a backend (package
+// backend/offline by default), and renders the results (package report).
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cucumber/godog"
+	messages "github.com/cucumber/messages/go/v34"
+
+	"guardrail.dev/guardrail/compiler"
+	"guardrail.dev/guardrail/simulator/backend"
+	"guardrail.dev/guardrail/simulator/backend/offline"
+	"guardrail.dev/guardrail/simulator/report"
+	"guardrail.dev/guardrail/simulator/steps"
+)
+
+// Report formats.
+const (
+	FormatPretty   = "pretty"
+	FormatJUnit    = "junit"
+	FormatCucumber = "cucumber"
+)
+
+// Options of a run.
+type Options struct {
+	// Features are feature files or directories; default features/.
+	Features []string
+	// Compiled is the compiler's output for the environments the scenarios use.
+	Compiled *compiler.Output
+	// DefaultEnv is the environment of scenarios that do not name one; default: the only
+	// environment, if there is one.
+	DefaultEnv string
+	// Backend makes the backend of an environment; nil means offline.
+	Backend func(ctx context.Context, env string) (backend.Backend, error)
+	// Format is pretty (default), junit or cucumber.
+	Format string
+	// Out receives the report; Color adds ANSI colours to the pretty report.
+	Out   io.Writer
+	Color bool
+	// Tags selects scenarios with godog's tag expression, for example "@guardrail && ~@slow".
+	Tags string
+	// Randomize shuffles the scenarios with this seed (0: file order).
+	Randomize int64
+}
+
+// Result of a run.
+type Result struct {
+	Summary report.Summary
+}
+
+// InputError is a problem with the feature files: a syntax error, an undefined or ambiguous
+// step, an unknown environment. Callers map it to exit code 2.
+type InputError struct{ Problems []string }
+
+func (e *InputError) Error() string { return strings.Join(e.Problems, "\n") }
+
+// BackendError is a backend that could not be started or reached; exit code 3.
+type BackendError struct {
+	Env string
+	Err error
+}
+
+func (e *BackendError) Error() string {
+	return fmt.Sprintf("backend for environment %q unavailable: %v", e.Env, e.Err)
+}
+func (e *BackendError) Unwrap() error { return e.Err }
+
+var runMu sync.Mutex // godog keeps process-wide state (GODOG_SEED); one run at a time
+
+// Run runs the scenarios and writes the report. A failing scenario is not an error: look at
+// Result.Summary.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	runMu.Lock()
+	defer runMu.Unlock()
+	if len(opts.Features) == 0 {
+		opts.Features = []string{"features"}
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	switch opts.Format {
+	case "", FormatPretty, FormatJUnit, FormatCucumber:
+	default:
+		return nil, &InputError{[]string{fmt.Sprintf("unknown format %q: use pretty, junit or cucumber", opts.Format)}}
+	}
+	envs := map[string]bool{}
+	rendered := map[string][]byte{}
+	for _, l := range opts.Compiled.Envs {
+		envs[l.Env.Name] = true
+		rendered[l.Env.Name] = opts.Compiled.Files[l.Env.Name+"/"+compiler.RenderedFile]
+	}
+	if opts.DefaultEnv == "" && len(opts.Compiled.Envs) == 1 {
+		opts.DefaultEnv = opts.Compiled.Envs[0].Env.Name
+	}
+	if opts.DefaultEnv != "" && !envs[opts.DefaultEnv] {
+		return nil, &InputError{[]string{fmt.Sprintf("unknown environment %q; compiled: %s", opts.DefaultEnv, strings.Join(sortedKeys(envs), ", "))}}
+	}
+	if opts.Backend == nil {
+		opts.Backend = func(_ context.Context, env string) (backend.Backend, error) {
+			for _, l := range opts.Compiled.Envs {
+				if l.Env.Name == env {
+					return offline.New(l.Env, rendered[env], offline.Options{})
+				}
+			}
+			return nil, fmt.Errorf("unknown environment %q", env)
+		}
+	}
+
+	var cucumber bytes.Buffer
+	godogOpts := &godog.Options{
+		Format:    "cucumber",
+		Paths:     opts.Features,
+		Tags:      opts.Tags,
+		Strict:    true,
+		Output:    &cucumber,
+		NoColors:  true,
+		Randomize: opts.Randomize,
+	}
+	backends := map[string]backend.Backend{}
+	var backendErr error
+	var mu sync.Mutex
+	suite := &steps.Suite{DefaultEnv: opts.DefaultEnv, Backend: func(env string) (backend.Backend, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if be, ok := backends[env]; ok {
+			return be, nil
+		}
+		if !envs[env] {
+			return nil, fmt.Errorf("unknown environment %q; compiled: %s", env, strings.Join(sortedKeys(envs), ", "))
+		}
+		be, err := opts.Backend(ctx, env)
+		if err != nil {
+			backendErr = &BackendError{Env: env, Err: err}
+			return nil, backendErr
+		}
+		backends[env] = be
+		return be, nil
+	}}
+	defer func() {
+		for _, be := range backends {
+			be.Close()
+		}
+	}()
+	ts := godog.TestSuite{Name: "guardrail", ScenarioInitializer: steps.Initialize(suite), Options: godogOpts}
+	features, err := ts.RetrieveFeatures()
+	if err != nil {
+		return nil, &InputError{[]string{err.Error()}}
+	}
+	var infos []featureInfo
+	for _, f := range features {
+		infos = append(infos, featureInfo{doc: f.GherkinDocument, uri: f.Uri, pickles: f.Pickles})
+	}
+	if problems := preflight(infos, envs); len(problems) > 0 {
+		return nil, &InputError{problems}
+	}
+	if status := ts.Run(); status == 2 {
+		return nil, &InputError{[]string{"godog could not run the features (see the messages above)"}}
+	}
+	if backendErr != nil {
+		return nil, backendErr
+	}
+	fs, err := report.Parse(cucumber.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Summary: report.Summarize(fs)}
+	switch opts.Format {
+	case FormatCucumber:
+		_, err = opts.Out.Write(cucumber.Bytes())
+	case FormatJUnit:
+		err = report.JUnit(opts.Out, "guardrail", fs)
+	default:
+		c := report.Colors{}
+		if opts.Color {
+			c = report.ANSI
+		}
+		err = report.Pretty(opts.Out, fs, c)
+	}
+	return res, err
+}
+
+// featureInfo is what preflight needs of a parsed feature.
+type featureInfo struct {
+	doc     *messages.GherkinDocument
+	uri     string
+	pickles []*messages.Pickle
+}
+
+// preflight checks every step of every scenario against the vocabulary: an undefined or
+// ambiguous step is an error with file:line and the nearest known steps. It also checks the
+// environments the scenarios name.
+func preflight(features []featureInfo, envs map[string]bool) []string {
+	var problems []string
+	for _, f := range features {
+		uri := f.uri
+		lines := stepLines(f.doc)
+		for _, p := range f.pickles {
+			for _, st := range p.Steps {
+				line := 0
+				if len(st.AstNodeIds) > 0 {
+					line = lines[st.AstNodeIds[0]]
+				}
+				switch m := steps.Match(st.Text); len(m) {
+				case 1:
+					if env, ok := strings.CutPrefix(st.Text, `the environment "`); ok && m[0].Pattern == `^the environment "([^"]*)"$` {
+						env = strings.TrimSuffix(env, `"`)
+						if !envs[env] {
+							problems = append(problems, fmt.Sprintf("%s:%d: unknown environment %q; compiled: %s", uri, line, env, strings.Join(sortedKeys(envs), ", ")))
+						}
+					}
+				case 0:
+					problems = append(problems, fmt.Sprintf("%s:%d: undefined step %q; did you mean one of:\n    %s\n  (guardrail steps lists them all)",
+						uri, line, st.Text, strings.Join(steps.Nearest(st.Text, 3), "\n    ")))
+				default:
+					var pats []string
+					for _, s := range m {
+						pats = append(pats, s.Example)
+					}
+					problems = append(problems, fmt.Sprintf("%s:%d: ambiguous step %q matches %s", uri, line, st.Text, strings.Join(pats, " and ")))
+				}
+			}
+		}
+	}
+	return dedupe(problems)
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// stepLines maps each step's AST id to its line.
+func stepLines(doc *messages.GherkinDocument) map[string]int {
+	out := map[string]int{}
+	if doc == nil || doc.Feature == nil {
+		return out
+	}
+	addSteps := func(ss []*messages.Step) {
+		for _, s := range ss {
+			out[s.Id] = int(s.Location.Line)
+		}
+	}
+	var walk func(children []*messages.FeatureChild)
+	walk = func(children []*messages.FeatureChild) {
+		for _, c := range children {
+			if c.Background != nil {
+				addSteps(c.Background.Steps)
+			}
+			if c.Scenario != nil {
+				addSteps(c.Scenario.Steps)
+			}
+			if c.Rule != nil {
+				for _, rc := range c.Rule.Children {
+					if rc.Background != nil {
+						addSteps(rc.Background.Steps)
+					}
+					if rc.Scenario != nil {
+						addSteps(rc.Scenario.Steps)
+					}
+				}
+			}
+		}
+	}
+	walk(doc.Feature.Children)
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,92 @@
+// Package steps is the Gherkin step vocabulary of guardrail scenarios: one list of step
+// definitions (Vocabulary), each with the pattern godog matches, an example and what it does,
+// so docs/steps.md and the undefined-step suggestions come from the same place as the code.
+// Steps only talk to a backend.Backend; the same scenarios run offline and live.
+package steps
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Step is one step definition.
+type Step struct {
+	Group      string // heading in docs/steps.md
+	Pattern    string // regular expression godog matches against the step text
+	Example    string // a step text that matches, shown in the docs and in suggestions
+	Doc        string // what the step does
+	Arg        string // "docstring" or "table" when the step takes one; its example follows
+	ArgExample string
+	handler    func(s *scenario) any // returns the function godog calls, bound to the scenario
+	re         *regexp.Regexp
+}
+
+// Vocabulary is every step, in documentation order.
+var Vocabulary []*Step
+
+func def(group, pattern, example, doc string, handler func(s *scenario) any) *Step {
+	st := &Step{Group: group, Pattern: pattern, Example: example, Doc: doc, handler: handler, re: regexp.MustCompile(pattern)}
+	Vocabulary = append(Vocabulary, st)
+	return st
+}
+
+func (st *Step) withArg(kind, example string) *Step {
+	st.Arg, st.ArgExample = kind, example
+	return st
+}
+
+// Match returns the steps whose pattern matches text.
+func Match(text string) []*Step {
+	var out []*Step
+	for _, st := range Vocabulary {
+		if st.re.MatchString(text) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Nearest returns up to n step examples closest to text, for "did you mean" suggestions.
+func Nearest(text string, n int) []string {
+	type cand struct {
+		ex   string
+		dist int
+	}
+	norm := func(s string) string { return quoted.ReplaceAllString(strings.ToLower(s), `""`) }
+	t := norm(text)
+	var cs []cand
+	for _, st := range Vocabulary {
+		cs = append(cs, cand{st.Example, distance(t, norm(st.Example))})
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].dist < cs[j].dist })
+	var out []string
+	for i := 0; i < n && i < len(cs); i++ {
+		out = append(out, cs[i].ex)
+	}
+	return out
+}
+
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// distance is the word-level edit distance: steps differ by words, not letters.
+func distance(a, b string) int {
+	x, y := strings.Fields(a), strings.Fields(b)
+	prev := make([]int, len(y)+1)
+	cur := make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(y)]
+}
