@@ -26,6 +26,7 @@ test-short: ## skip the integration tests
 
 docs: ## regenerate docs/ from the Go types and step definitions
 	$(GO) test ./compiler/apis/... -run TestSchemaUpToDate -update
+	$(GO) test ./simulator/steps/ -run TestDocsUpToDate -update
 
 bench: ## run the benchmarks; compare runs with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./compiler/ ./compiler/kyverno/ ./simulator/...

@@ -58,15 +58,33 @@
 //
 // # Escaping user text in ClusterPolicy messages
 //
-// A ClusterPolicy message (and any other string of a rule) goes through Kyverno's variable
-// substitution (pkg/engine/variables): "{{ ... }}" not preceded by a backslash is a JMESPath variable;
-// after substitution every "\{{" becomes "{{". So, to put arbitrary text into a message:
+// A ClusterPolicy message (like any other string of a rule) goes through Kyverno's substitution
+// (pkg/engine/variables), first of references, then of variables:
 //
-//   - each run of n >= 2 "{" becomes, for n even, n/2 times `\{{`; for n odd, "{" followed by (n-1)/2
-//     times `\{{` (EscapeMessage does it). "}}" needs nothing, nor does a lone "{".
-//   - "$(...)" (no space inside, ending in ")") is a reference to another field of the rule in
-//     patterns; in a message it is left as it is, and so is `\$(...)`, see the tests.
+//   - "$(" + at least one character + non-spaces + ")" is a reference to another field of the rule,
+//     also in a message: ParsePolicy rejects "see $(foo)" with "policy contains invalid variables:
+//     variable substitution failed for rule deny-all: got nil resolved variable $(foo) at path
+//     /validate/message". `\$(foo)` gives "$(foo)". "$(a b)" and "$()" are not references.
+//   - "{{ ... }}" not preceded by a backslash is a JMESPath variable ("{{ request.namespace }}" gives
+//     the namespace). After substitution every `\{{` becomes "{{", so `\{{ x }}` gives "{{ x }}" and
+//     `\\{{ x }}` gives `\{{ x }}`. A lone "{" and any "}" need nothing.
 //
-// ValidatingPolicy messages are plain strings (message) or CEL (messageExpression) and need no such
-// escaping; a CEL string literal needs the usual CEL escapes.
+// EscapeMessage applies both rules: each run of n >= 2 "{" becomes n/2 times `\{{` (n even) or "{" and
+// (n-1)/2 times `\{{` (n odd), and a backslash goes before each "$(" that would be a reference; it is
+// tested to round-trip arbitrary text through Kyverno. If substitution fails at admission time Kyverno
+// silently replaces the whole deny message with the (empty) condition message, so escaping matters.
+//
+// ValidatingPolicy messages are plain strings (message) or CEL (messageExpression): no Kyverno
+// substitution, only CEL string-literal escaping in messageExpression.
+//
+// # ValidatingPolicy matchConditions and cluster-scoped requests
+//
+// In the CEL request, empty fields are absent rather than "" (the AdmissionRequest is converted with
+// omitempty): for a cluster-scoped object request.namespace does not exist, and
+// "request.namespace in ['ns']" is an error ("no such key: namespace"), not false. Kyverno's engine and
+// the API server (which evaluates the same matchConditions on the policy's webhook) then apply the
+// policy's failurePolicy, Fail by default: the request is denied. A false condition wins over an error
+// in another one, so only the users named in the policy are affected, but all their cluster-scoped
+// requests are. Guard such conditions with has(): "has(request.namespace) && request.namespace in
+// [...]". On DELETE a ValidatingPolicy sees object as an empty map, not null.
 package kyverno

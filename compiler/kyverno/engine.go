@@ -89,9 +89,11 @@ type Verdict struct {
 type Result struct {
 	PolicyKind string // KindClusterPolicy or KindValidatingPolicy
 	Policy     string
-	Rule       string // the rule name; "" for a ValidatingPolicy (CEL policies are ruleless)
-	Status     string // pass | fail | warn | error | skip
-	Message    string
+	// Rule is the rule name. CEL policies are ruleless: for a ValidatingPolicy it is "", except for the
+	// names Kyverno's vpol engine gives its error results ("evaluation", "match", "exception").
+	Rule    string
+	Status  string // pass | fail | warn | error | skip
+	Message string
 	// Enforce is true when a fail of this rule denies the request: failureAction Enforce (per rule, or
 	// the deprecated spec.validationFailureAction, overrides included) or validationActions Deny.
 	Enforce bool

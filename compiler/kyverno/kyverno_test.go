@@ -481,6 +481,8 @@ func TestClusterPolicyMessageEscaping(t *testing.T) {
 		{"lone braces", `'a { b } c }}'`, "a { b } c }}"},
 		{"escaped reference", `'see \$(foo)'`, `see $(foo)`},
 		{"not a reference: space inside", `'see $(a b)'`, `see $(a b)`},
+		// a variable that does not resolve at admission time loses the whole message
+		{"unresolvable variable", `'x {{ request.object.data.missing }}'`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

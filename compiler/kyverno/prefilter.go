@@ -75,6 +75,7 @@ func (k *kindSelector) matchKind(gvk schema.GroupVersionKind, subresource string
 // (User, and ServiceAccount as system:serviceaccount:<ns>:<name>) or a group pattern.
 type subjectPattern struct {
 	group bool
+	never bool // a kind CheckSubjects does not know: never matches
 	pat   pattern
 }
 
@@ -107,9 +108,8 @@ func newPreFilter(rf kyvernov1.ResourceFilter) preFilter {
 		case rbacv1.UserKind:
 			f.subjects = append(f.subjects, subjectPattern{pat: newPattern(s.Name)})
 		default:
-			// an unknown kind never matches in CheckSubjects; keep the list non-empty so that the
-			// filter still requires a subject match
-			f.subjects = append(f.subjects, subjectPattern{pat: pattern{text: "", exact: true}, group: true})
+			// keep the list non-empty so that the filter still requires a subject match
+			f.subjects = append(f.subjects, subjectPattern{never: true})
 		}
 	}
 	return f
@@ -163,6 +163,9 @@ func (p *preFilter) mayMatch(f *facts) bool {
 func (p *preFilter) subjectMatches(f *facts) bool {
 	for i := range p.subjects {
 		s := &p.subjects[i]
+		if s.never {
+			continue
+		}
 		if !s.group {
 			if s.pat.match(f.userInfo.Username) {
 				return true

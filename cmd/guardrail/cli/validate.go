@@ -46,7 +46,7 @@ func (o *validateOptions) run(s Streams, paths []string) error {
 	loaded, diags := load.Load(sources)
 	printDiagnostics(s, diags, o.quiet && !o.strict)
 	if errs := diags.Errors(o.strict); len(errs) > 0 {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s invalid", count(len(errs), "problem"))}
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s found", count(len(errs), "problem"))}
 	}
 	if !o.quiet {
 		for _, l := range loaded {

@@ -1,0 +1,185 @@
+package cli_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"guardrail.dev/guardrail/cmd/guardrail/cli"
+)
+
+const (
+	envs     = "../../../environments"
+	policies = "../../../policies"
+	features = "../../../features"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = cli.Main(args, cli.Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func write(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVersion(t *testing.T) {
+	code, out, errOut := run(t, "version")
+	if code != 0 || errOut != "" || !regexp.MustCompile(`^guardrail v\S+( \(commit [0-9a-f]{12}\))? go1\.\S+ \w+/\w+\n$`).MatchString(out) {
+		t.Errorf("code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\" for guardrail; run guardrail --help\n"},
+		{[]string{"validate", "--bogus"}, "error: unknown flag: --bogus\nrun guardrail validate --help for usage\n"},
+		{[]string{"validate", "no-such.yaml"}, "error: failed to read environments: stat no-such.yaml: no such file or directory\n"},
+		{[]string{"compile", "--policy-kind", "Policy", envs}, "error: --policy-kind must be ValidatingPolicy or ClusterPolicy, not \"Policy\"\n"},
+		{[]string{"version", "extra"}, "error: guardrail version takes no arguments, got [\"extra\"]\n"},
+		{[]string{"whoami", "--environments", envs, "--env", "dev"}, "error: say who is asking: --user and --permission-set, --role-arn and --session, --as, or --service-account\n"},
+		{[]string{"can-i", "get"}, "error: can-i takes VERB RESOURCE [NAME], got 1 arguments\n"},
+		{[]string{"simulate", "--environments", envs, "--policies", policies, "--format", "xml", features}, "error: the features cannot run (1 problem)\n"},
+	}
+	for _, c := range cases {
+		code, out, errOut := run(t, c.args...)
+		if code != cli.ExitUsage || out != "" || !strings.HasSuffix(errOut, c.stderr) {
+			t.Errorf("%v: code %d, stdout %q, stderr %q; want code 2 and stderr ending %q", c.args, code, out, errOut, c.stderr)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	p := write(t, "bad.yaml", `apiVersion: guardrail.dev/v1alpha1
+kind: Environment
+metadata: {name: bad}
+spec:
+  aws: {accountId: "1234", region: eu-west-1}
+  cluster: {name: bad, authenticationMode: API}
+  permissionSets:
+  - {name: Admin, roleSuffix: ab, accessEntry: {groups: [system:masters]}}
+`)
+	code, out, errOut := run(t, "validate", p)
+	want := p + `:5:20: error: spec.aws.accountId: "1234" is not a 12-digit account ID (an AWS account ID is exactly 12 digits)
+` + p + `:8:58: error: spec.permissionSets[0].accessEntry.groups[0]: EKS rejects access entry groups that start with system: ("system:masters") (associate AmazonEKSClusterAdminPolicy with cluster scope instead)
+error: 2 problems found
+`
+	if code != cli.ExitFailed || out != "" || errOut != want {
+		t.Errorf("code %d\nstdout %q\nstderr %s\nwant   %s", code, out, errOut, want)
+	}
+}
+
+func TestValidateRepository(t *testing.T) {
+	code, _, errOut := run(t, "validate", envs)
+	if code != 0 || !strings.Contains(errOut, "environments/dev.yaml: environment \"dev\" is valid\n") ||
+		!strings.Contains(errOut, "prod.yaml:82:21: warning: spec.guardrails[2].deny.clusterRoles: permission set Platform_Admin gets its power from the EKS access policy AmazonEKSClusterAdminPolicy") {
+		t.Errorf("code %d, stderr %s", code, errOut)
+	}
+	if code, _, _ := run(t, "validate", "--strict", envs); code != cli.ExitFailed {
+		t.Errorf("--strict: code %d, want 1 (the prod lint is an error)", code)
+	}
+}
+
+func TestCompileAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "deploy")
+	code, stdout, errOut := run(t, "compile", "-o", out, "--policies", policies, envs)
+	if code != 0 || stdout != "" || !strings.Contains(errOut, "wrote "+out+"/dev (10 files)\n") || !strings.Contains(errOut, "wrote "+out+"/base (2 files)\n") {
+		t.Fatalf("compile: code %d stdout %q stderr %q", code, stdout, errOut)
+	}
+	code, stdout, errOut = run(t, "compile", "--check", "-q", "-o", out, "--policies", policies, envs)
+	if code != 0 || stdout != "" || errOut != "" {
+		t.Fatalf("check of fresh output: code %d stdout %q stderr %q", code, stdout, errOut)
+	}
+	ns := filepath.Join(out, "dev", "namespaces.yaml")
+	if err := os.WriteFile(ns, []byte("stale\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, errOut = run(t, "compile", "--check", "-q", "-o", out, "--policies", policies, envs)
+	if code != cli.ExitFailed || !strings.Contains(stdout, "--- "+ns+"\n+++ "+ns+"\n") || !strings.Contains(stdout, "-stale\n") ||
+		errOut != "error: "+out+" is out of date: run guardrail compile and commit the result\n" {
+		t.Fatalf("check of stale output: code %d stdout %q stderr %q", code, stdout, errOut)
+	}
+	// An invalid environment leaves the output untouched.
+	bad := write(t, "bad.yaml", "apiVersion: guardrail.dev/v1alpha1\nkind: Environment\nmetadata: {name: dev}\nspec: {}\n")
+	if code, _, _ := run(t, "compile", "-o", out, "--policies", policies, bad); code != cli.ExitFailed {
+		t.Fatalf("invalid input: code %d", code)
+	}
+	if b, _ := os.ReadFile(ns); string(b) != "stale\n" {
+		t.Fatal("a failed compile changed the output directory")
+	}
+}
+
+func TestWhoami(t *testing.T) {
+	code, out, errOut := run(t, "whoami", "--environments", envs, "--policies", policies, "--env", "dev", "--user", "john.doe@example.com", "--permission-set", "DevOps_Admin")
+	for _, want := range []string{
+		"kind: SelfSubjectReview\n",
+		"    username: devops-john.doe-example.com\n",
+		"    groups:\n    - system:masters\n    - system:authenticated\n",
+		"      canonicalArn:\n      - arn:aws:iam::123456789012:role/AWSReservedSSO_DevOps_Admin_1234abcd\n",
+		"      sessionName:\n      - john.doe@example.com\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("whoami lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 || errOut != "" {
+		t.Errorf("code %d stderr %q", code, errOut)
+	}
+	code, out, errOut = run(t, "whoami", "--environments", envs, "--policies", policies, "--env", "dev", "--role-arn", "arn:aws:iam::123456789012:role/intruder", "--session", "x1")
+	if code != cli.ExitFailed || out != "" || errOut != "error: Unauthorized: no access entry and no aws-auth mapRoles row for arn:aws:iam::123456789012:role/intruder\n" {
+		t.Errorf("unknown role: code %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
+func TestCanI(t *testing.T) {
+	elon := []string{"--environments", envs, "--policies", policies, "--env", "dev", "--user", "elon.musk@example.com", "--permission-set", "Cell_Infra_Admin"}
+	if code, out, _ := run(t, append([]string{"can-i", "delete", "configmaps", "-n", "testnamespace"}, elon...)...); code != 0 || out != "yes\n" {
+		t.Errorf("authorization only: code %d stdout %q, want yes (system:masters)", code, out)
+	}
+	code, out, _ := run(t, append([]string{"can-i", "delete", "configmaps", "-n", "testnamespace", "--admission", "--explain"}, elon...)...)
+	if code != cli.ExitFailed || !strings.HasPrefix(out, "no\n") || !strings.Contains(out, "ValidatingPolicy/guardrail-elon-cannot-touch-testnamespace denied") {
+		t.Errorf("with admission: code %d stdout %q", code, out)
+	}
+	alice := []string{"--environments", envs, "--policies", policies, "--env", "dev", "--user", "alice@example.com", "--permission-set", "Developer"}
+	if code, out, _ := run(t, append([]string{"can-i", "get", "secrets", "-n", "app-other"}, alice...)...); code != cli.ExitFailed || out != "no\n" {
+		t.Errorf("code %d stdout %q", code, out)
+	}
+}
+
+func TestSimulateExitCodes(t *testing.T) {
+	src := []string{"--environments", envs, "--policies", policies}
+	if code, out, errOut := run(t, append([]string{"simulate"}, append(src, features)...)...); code != 0 || !strings.Contains(out, "40 scenarios (40 passed, 0 failed)") {
+		t.Errorf("repository features: code %d stderr %q tail %q", code, errOut, out[max(0, len(out)-200):])
+	}
+	failing := write(t, "f.feature", "Feature: f\n  Scenario: s\n    Given the environment \"dev\"\n    Given I am \"alice@example.com\" using permission set \"Developer\"\n    When I delete namespaces \"loki\"\n    Then it is allowed\n")
+	if code, out, _ := run(t, append([]string{"simulate"}, append(src, failing)...)...); code != cli.ExitFailed || !strings.Contains(out, "1 scenarios (0 passed, 1 failed)") {
+		t.Errorf("failing feature: code %d stdout %q", code, out)
+	}
+	undefined := write(t, "u.feature", "Feature: u\n  Scenario: s\n    Given I was \"alice@example.com\"\n")
+	code, out, errOut := run(t, append([]string{"simulate"}, append(src, undefined)...)...)
+	if code != cli.ExitUsage || out != "" || !strings.HasPrefix(errOut, undefined+":3: undefined step \"I was \\\"alice@example.com\\\"\"; did you mean one of:\n") {
+		t.Errorf("undefined step: code %d stdout %q stderr %q", code, out, errOut)
+	}
+	report := filepath.Join(t.TempDir(), "r.xml")
+	if code, out, errOut := run(t, append([]string{"simulate", "--format", "junit", "--out", report, "--tags", "@trap"}, append(src, features)...)...); code != 0 || out != "" ||
+		errOut != "2 scenarios (2 passed, 0 failed), 9 steps (9 passed, 0 failed, 0 skipped); report written to "+report+"\n" {
+		t.Errorf("junit: code %d stdout %q stderr %q", code, out, errOut)
+	}
+	if b, err := os.ReadFile(report); err != nil || !bytes.Contains(b, []byte(`<testcase name="the admin&#39;s power comes from the access policy"`)) {
+		t.Errorf("junit report: %v %s", err, b)
+	}
+}

@@ -1,0 +1,222 @@
+package simulator_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"guardrail.dev/guardrail/compiler"
+	"guardrail.dev/guardrail/compiler/load"
+	"guardrail.dev/guardrail/simulator"
+	"guardrail.dev/guardrail/simulator/report"
+)
+
+func compileRepo(t testing.TB) *compiler.Output {
+	t.Helper()
+	src, err := load.ReadPaths([]string{"../environments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := compiler.ReadLibrary("../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := compiler.Compile(src, lib, compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func run(t *testing.T, feature string, format string) (*simulator.Result, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "t.feature")
+	if err := os.WriteFile(p, []byte(feature), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := simulator.Run(context.Background(), simulator.Options{Features: []string{p}, Compiled: compileRepo(t), Format: format, Out: &out})
+	return res, out.String(), err
+}
+
+// TestRepositoryFeatures runs features/ as the README's first command does: every scenario
+// passes. 40 is counted by hand from the feature files (outlines count once per row).
+func TestRepositoryFeatures(t *testing.T) {
+	var out bytes.Buffer
+	res, err := simulator.Run(context.Background(), simulator.Options{Features: []string{"../features"}, Compiled: compileRepo(t), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Scenarios != 40 || res.Summary.ScenariosFailed != 0 {
+		t.Fatalf("summary %s\n%s", res.Summary, out.String())
+	}
+}
+
+func TestUndefinedStepNamesFileLineAndSuggests(t *testing.T) {
+	_, _, err := run(t, `Feature: x
+  Scenario: typo
+    Given the environment "dev"
+    Given I am "alice@example.com" using permision set "Developer"
+    When I list pods in namespace "app-payments"
+    Then it is alowed
+`, "")
+	var input *simulator.InputError
+	if !errors.As(err, &input) || len(input.Problems) != 2 {
+		t.Fatalf("want two input problems, got %v", err)
+	}
+	if !strings.Contains(input.Problems[0], `t.feature:4: undefined step "I am \"alice@example.com\" using permision set \"Developer\""; did you mean one of:`) ||
+		!strings.Contains(input.Problems[0], `Given I am "elon.musk@example.com" using permission set "Cell_Infra_Admin"`) {
+		t.Errorf("problem 1: %s", input.Problems[0])
+	}
+	if !strings.Contains(input.Problems[1], `t.feature:6: undefined step "it is alowed"`) || !strings.Contains(input.Problems[1], "Then it is allowed") {
+		t.Errorf("problem 2: %s", input.Problems[1])
+	}
+}
+
+func TestUnknownEnvironment(t *testing.T) {
+	_, _, err := run(t, "Feature: x\n  Scenario: y\n    Given the environment \"staging\"\n", "")
+	var input *simulator.InputError
+	if !errors.As(err, &input) || !strings.Contains(err.Error(), `t.feature:3: unknown environment "staging"; compiled: dev, prod`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestSyntaxError(t *testing.T) {
+	_, _, err := run(t, "Feature: x\n  Scenario: y\n    Given the environment \"dev\"\n      | a | b |\n      | c |\n", "")
+	var input *simulator.InputError
+	if !errors.As(err, &input) || !strings.Contains(err.Error(), "t.feature") || !strings.Contains(err.Error(), "(5:") {
+		t.Fatalf("want a syntax error naming the file and line 5, got %v", err)
+	}
+}
+
+// failedSteps returns the error messages of failed steps in a cucumber report.
+func failedSteps(t *testing.T, cucumber string) []string {
+	t.Helper()
+	fs, err := report.Parse([]byte(cucumber))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range fs {
+		for _, e := range f.Elements {
+			for _, s := range e.Steps {
+				if s.Result.Status == "failed" {
+					out = append(out, s.Result.Error)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestWrongReasonFails: a scenario that expects a deny from a policy but is denied by RBAC
+// fails and says both.
+func TestWrongReasonFails(t *testing.T) {
+	res, out, err := run(t, `Feature: x
+  Scenario: wrong layer
+    Given the environment "dev"
+    Given I am "alice@example.com" using permission set "Developer"
+    When I create configmap "c" in namespace "loki"
+    Then it is denied by policy "guardrail-elon-cannot-touch-testnamespace"
+`, simulator.FormatCucumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.ScenariosFailed != 1 {
+		t.Fatalf("summary %s", res.Summary)
+	}
+	msgs := failedSteps(t, out)
+	if len(msgs) != 1 || !strings.Contains(msgs[0], `expected policy "guardrail-elon-cannot-touch-testnamespace" to deny the request, but it was denied by RBAC`) ||
+		!strings.Contains(msgs[0], `cannot create resource "configmaps" in API group "" in the namespace "loki"`) {
+		t.Errorf("message: %v", msgs)
+	}
+}
+
+// TestPolicyThatDidNotApplyFails: the Kyverno CLI trap (#11519) — expecting a deny from a
+// policy that matched nothing fails and says the policy did not apply.
+func TestPolicyThatDidNotApplyFails(t *testing.T) {
+	res, out, err := run(t, `Feature: x
+  Scenario: trap
+    Given the environment "prod"
+    Given I am "grace.hopper@example.com" using permission set "Platform_Admin"
+    When I delete configmap "ledger" in namespace "payments"
+    Then it is denied by policy "guardrail-no-cluster-admin-in-payments"
+`, simulator.FormatCucumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := failedSteps(t, out)
+	if res.Summary.ScenariosFailed != 1 || len(msgs) != 1 || !strings.Contains(msgs[0], "but the policy did not apply: none of its rules matched this request; it was allowed") ||
+		!strings.Contains(msgs[0], "access policy AmazonEKSClusterAdminPolicy") {
+		t.Errorf("summary %s, messages %v", res.Summary, msgs)
+	}
+}
+
+func TestReportsCarryExplanations(t *testing.T) {
+	feature := `Feature: explained
+  Scenario: elon
+    Given the environment "dev"
+    Given I am "elon.musk@example.com" using permission set "Cell_Infra_Admin"
+    When I delete configmap "c" in namespace "testnamespace"
+    Then it is denied by policy "guardrail-elon-cannot-touch-testnamespace"
+`
+	wantLines := []string{
+		`identity: arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Cell_Infra_Admin_5678abcd/elon.musk@example.com → aws-auth mapRoles row for arn:aws:iam::123456789012:role/AWSReservedSSO_Cell_Infra_Admin_5678abcd → username "cell-infra-elon.musk-example.com", groups [system:masters, system:authenticated]`,
+		`admission: ValidatingPolicy/guardrail-elon-cannot-touch-testnamespace denied (fail): The cluster-admin 'elon.musk@example.com' may not change anything in testnamespace.`,
+	}
+	for _, format := range []string{simulator.FormatPretty, simulator.FormatJUnit, simulator.FormatCucumber} {
+		t.Run(format, func(t *testing.T) {
+			_, out, err := run(t, feature, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := out
+			switch format {
+			case simulator.FormatJUnit:
+				var v struct {
+					Suites []struct {
+						Cases []struct {
+							SystemOut string `xml:"system-out"`
+						} `xml:"testcase"`
+					} `xml:"testsuite"`
+				}
+				if err := xml.Unmarshal([]byte(out), &v); err != nil {
+					t.Fatal(err)
+				}
+				text = v.Suites[0].Cases[0].SystemOut
+			case simulator.FormatCucumber:
+				fs, err := report.Parse([]byte(out))
+				if err != nil {
+					t.Fatal(err)
+				}
+				text = strings.Join(fs[0].Elements[0].Steps[2].Explanation(), "\n")
+				if !json.Valid([]byte(out)) {
+					t.Fatal("invalid JSON")
+				}
+			}
+			for _, l := range wantLines {
+				if !strings.Contains(text, l) {
+					t.Errorf("%s report lacks %q:\n%s", format, l, text)
+				}
+			}
+		})
+	}
+}
+
+func TestTagsSelectScenarios(t *testing.T) {
+	var out bytes.Buffer
+	res, err := simulator.Run(context.Background(), simulator.Options{Features: []string{"../features"}, Compiled: compileRepo(t), Out: &out, Tags: "@trap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Scenarios != 2 {
+		t.Fatalf("@trap selects the 2 scenarios of access-policy-trap.feature, got %s", res.Summary)
+	}
+}
