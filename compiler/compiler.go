@@ -15,7 +15,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
@@ -108,6 +110,7 @@ func Compile(envs, library []load.Source, opts Options) (*Output, error) {
 	for name, b := range base {
 		out.Files["base/"+name] = b
 	}
+	var checks []policyCheck
 	for _, l := range loaded {
 		files, err := emit.Environment(l.Env, emit.Options{PolicyKind: opts.PolicyKind})
 		if err != nil {
@@ -115,21 +118,78 @@ func Compile(envs, library []load.Source, opts Options) (*Output, error) {
 		}
 		for _, p := range files.Paths() {
 			if path.Dir(p) == "policies" {
-				if err := checkPolicies(path.Join("deploy", l.Env.Name, p), files[p]); err != nil {
-					return nil, err
-				}
+				checks = append(checks, policyCheck{source: path.Join("deploy", l.Env.Name, p), data: files[p]})
 			}
 			out.Files[l.Env.Name+"/"+p] = files[p]
 		}
-		rendered, err := render.Build(out.Files, l.Env.Name)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.File.Path, err)
-		}
-		out.Files[l.Env.Name+"/"+RenderedFile] = rendered
 		out.Dirs = append(out.Dirs, l.Env.Name)
+	}
+	// Kyverno's validation of the generated policies and the krusty builds are independent:
+	// run them side by side, on every core.
+	renders := make([]<-chan renderResult, len(loaded))
+	for i, l := range loaded {
+		ch := make(chan renderResult, 1)
+		renders[i] = ch
+		go func(name string) {
+			b, err := render.Build(out.Files, name)
+			ch <- renderResult{b, err}
+		}(l.Env.Name)
+	}
+	checkErr := checkAll(checks)
+	for i, l := range loaded {
+		r := <-renders[i]
+		if r.err != nil && checkErr == nil {
+			checkErr = fmt.Errorf("%s: %w", l.File.Path, r.err)
+		}
+		out.Files[l.Env.Name+"/"+RenderedFile] = r.data
+	}
+	if checkErr != nil {
+		return nil, checkErr
 	}
 	sort.Strings(out.Dirs)
 	return out, nil
+}
+
+type renderResult struct {
+	data []byte
+	err  error
+}
+
+type policyCheck struct {
+	source string
+	data   []byte
+}
+
+// checkAll validates the policies on every core and returns the error of the first failing
+// one in input order, so the message does not depend on scheduling.
+func checkAll(checks []policyCheck) error {
+	errs := make([]error, len(checks))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = checkPolicies(checks[i].source, checks[i].data)
+			}
+		}()
+	}
+	for i := range checks {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return firstNonNil(errs)
+}
+
+func firstNonNil(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkPolicies runs Kyverno's validation on every document of a policy file.

@@ -1,19 +1,96 @@
 // Package render builds kustomize overlays in process with sigs.k8s.io/kustomize/api/krusty,
 // the library behind kubectl kustomize, over an in-memory file system: nothing is shelled
 // out and nothing touches the disk.
+//
+// krusty's build is quadratic in the number of objects (every object is checked against
+// every other for ID conflicts and name references), which takes seconds at a few thousand
+// objects. Build therefore renders a plain overlay (one made only of resources lists, as the
+// compiler emits) in chunks, each a krusty build of its own, concatenated in input order, which
+// is the order krusty's default options (no reordering) keep. A test checks that both give the
+// same bytes.
 package render
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"path"
+	"strings"
 
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/resid"
+	"sigs.k8s.io/yaml"
 )
 
-// Build writes files (slash-separated paths relative to one root) into memory and runs
-// kustomize build on dir, one of those paths. It returns the rendered YAML stream.
+// chunkSize bounds the objects of one krusty build in Build.
+const chunkSize = 64
+
+// Build renders the kustomization at dir, one of files' paths (slash-separated, relative
+// to one root), and returns the YAML stream kustomize build would print.
 func Build(files map[string][]byte, dir string) ([]byte, error) {
+	docs, ok := flatten(files, dir, map[string]bool{})
+	if !ok || len(docs) <= chunkSize {
+		return BuildWhole(files, dir)
+	}
+	var all []*resource.Resource
+	for start := 0; start < len(docs); start += chunkSize {
+		end := min(start+chunkSize, len(docs))
+		chunk := map[string][]byte{
+			"kustomization.yaml": []byte("resources:\n- objects.yaml\n"),
+			"objects.yaml":       bytes.Join(docs[start:end], []byte("---\n")),
+		}
+		m, err := run(chunk, ".")
+		if err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+		}
+		all = append(all, m.Resources()...)
+	}
+	seen := map[resid.ResId]bool{}
+	for _, r := range all {
+		id := r.CurId()
+		if seen[id] {
+			return nil, fmt.Errorf("kustomize build %s: may not add resource with an already registered id: %s", dir, id)
+		}
+		seen[id] = true
+	}
+	var buf bytes.Buffer
+	for i, r := range all {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		out, err := r.AsYAML()
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(out)
+	}
+	return buf.Bytes(), nil
+}
+
+// BuildWhole is one krusty build of the kustomization at dir.
+func BuildWhole(files map[string][]byte, dir string) ([]byte, error) {
+	m, err := run(files, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	out, err := m.AsYaml()
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+type resMap interface {
+	Resources() []*resource.Resource
+	AsYaml() ([]byte, error)
+}
+
+func run(files map[string][]byte, dir string) (resMap, error) {
 	fs := filesys.MakeFsInMemory()
 	for p, b := range files {
 		full := path.Join("/", p)
@@ -24,14 +101,67 @@ func Build(files map[string][]byte, dir string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(fs, path.Join("/", dir))
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	return krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, path.Join("/", dir))
+}
+
+// flatten returns the documents of a kustomization made only of resources (files, or
+// directories that are such kustomizations themselves); ok is false for anything else
+// (patches, generators, name prefixes...), which Build leaves to one krusty build.
+func flatten(files map[string][]byte, dir string, visiting map[string]bool) (docs [][]byte, ok bool) {
+	if visiting[dir] {
+		return nil, false
 	}
-	out, err := m.AsYaml()
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	visiting[dir] = true
+	var k map[string]any
+	if err := yaml.Unmarshal(files[path.Join(dir, "kustomization.yaml")], &k); err != nil || k == nil {
+		return nil, false
 	}
-	return out, nil
+	for key := range k {
+		if key != "apiVersion" && key != "kind" && key != "resources" {
+			return nil, false
+		}
+	}
+	list, _ := k["resources"].([]any)
+	for _, item := range list {
+		rel, isString := item.(string)
+		if !isString || strings.Contains(rel, "://") {
+			return nil, false
+		}
+		p := path.Join(dir, rel)
+		if b, isFile := files[p]; isFile {
+			d, err := splitDocs(b)
+			if err != nil {
+				return nil, false
+			}
+			docs = append(docs, d...)
+			continue
+		}
+		sub, ok := flatten(files, p, visiting)
+		if !ok {
+			return nil, false
+		}
+		docs = append(docs, sub...)
+	}
+	return docs, true
+}
+
+func splitDocs(b []byte) ([][]byte, error) {
+	var out [][]byte
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var v any
+		if err := yaml.Unmarshal(doc, &v); err != nil {
+			return nil, err
+		}
+		if v != nil {
+			out = append(out, doc)
+		}
+	}
 }
