@@ -68,8 +68,8 @@ const DefaultResourceFilters = "[*/*,kyverno,*] [Event,*,*] [*/*,kube-system,*] 
 // as a list of [kind,namespace,name] entries and finds none in it.
 const ResourceFiltersNone = "none"
 
-// DefaultExcludeGroups is config.excludeGroups of the Helm chart.
-var DefaultExcludeGroups = []string{"system:nodes"}
+// DefaultExcludeGroups returns config.excludeGroups of the Helm chart: system:nodes.
+func DefaultExcludeGroups() []string { return []string{"system:nodes"} }
 
 // DefaultWebhookNamespaceSelector returns the namespaceSelector that a default install puts on every
 // resource webhook (config.webhooks plus the Kyverno namespace, from config.excludeKyvernoNamespace):
@@ -97,7 +97,7 @@ type Config struct {
 
 	// ExcludeGroups, ExcludeUsernames, ExcludeRoles and ExcludeClusterRoles are the exclusion lists
 	// (wildcards allowed; an entry "!x" re-includes x, as in Kyverno). A request whose user matches any
-	// of them is not evaluated. nil ExcludeGroups means DefaultExcludeGroups (nothing when Bare); an
+	// of them is not evaluated. nil ExcludeGroups means DefaultExcludeGroups() (nothing when Bare); an
 	// empty non-nil slice means none. The others default to none.
 	ExcludeGroups       []string
 	ExcludeUsernames    []string
@@ -142,7 +142,7 @@ func (c Config) build() (*kyvernoConfig, error) {
 	}
 	groups := c.ExcludeGroups
 	if groups == nil && !c.Bare {
-		groups = DefaultExcludeGroups
+		groups = DefaultExcludeGroups()
 	}
 	selector := c.WebhookNamespaceSelector
 	if selector == nil && !c.Bare {

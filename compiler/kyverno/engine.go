@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
@@ -128,7 +129,7 @@ func NewEngine(policies []*Policy, cfg Config) (*Engine, error) {
 	isCluster := false
 	jp := jmespath.New(kc.cfg)
 	e := &Engine{
-		policies: policies,
+		policies: slices.Clone(policies),
 		cfg:      kc,
 		jp:       jp,
 		// No API client, registry client, image-verification cache or exception selector: context

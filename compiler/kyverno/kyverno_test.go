@@ -162,6 +162,11 @@ spec:
 			wantErr: []string{"ValidatingPolicy/x: ", `unknown field "spec.frobnicate"`},
 		},
 		{
+			name:    "two documents",
+			doc:     seed + "---\n" + seed,
+			wantErr: []string{"more than one YAML document"},
+		},
+		{
 			name:    "not a Kyverno policy",
 			doc:     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
 			wantErr: []string{"ConfigMap/x: not a Kyverno policy"},
@@ -177,11 +182,13 @@ spec:
 				if p.Kind != tt.kind {
 					t.Errorf("Kind = %q, want %q", p.Kind, tt.kind)
 				}
+				t.Logf("warnings: %q", p.Warnings)
 				return
 			}
 			if err == nil {
 				t.Fatalf("accepted, want an error containing %q", tt.wantErr)
 			}
+			t.Logf("error: %v", err)
 			for _, w := range tt.wantErr {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)

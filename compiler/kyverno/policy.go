@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
@@ -66,6 +67,9 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return nil, errors.New("empty policy document")
 	}
+	if documentSeparator.Match(doc) {
+		return nil, errors.New("more than one YAML document: ParsePolicy takes one policy")
+	}
 	var tm struct {
 		metav1.TypeMeta `json:",inline"`
 		Metadata        struct {
@@ -99,6 +103,8 @@ func ParsePolicy(doc []byte) (*Policy, error) {
 		return nil, fmt.Errorf("%s: not a Kyverno policy (apiVersion %q, kind %q)", id, tm.APIVersion, tm.Kind)
 	}
 }
+
+var documentSeparator = regexp.MustCompile(`(?m)^---\s*$`)
 
 // decodeStrict decodes YAML the way the API server decodes a strict request: case-sensitive field
 // names, duplicate and unknown fields are errors (reported with their path, e.g. "spec.foo").

@@ -25,7 +25,7 @@ func Markdown() []byte {
 			group = st.Group
 			fmt.Fprintf(&b, "## %s\n\n", group)
 		}
-		fmt.Fprintf(&b, "### `%s`\n\n%s\n\n```gherkin\n%s\n", strings.TrimSuffix(st.Example, ":")+map[bool]string{true: ":", false: ""}[strings.HasSuffix(st.Example, ":")], st.Doc, st.Example)
+		fmt.Fprintf(&b, "### %s\n\n%s\n\n```gherkin\n%s\n", title(st.Pattern), st.Doc, st.Example)
 		switch st.Arg {
 		case "docstring":
 			fmt.Fprintf(&b, "  \"\"\"\n%s\n  \"\"\"\n", indentBlock(st.ArgExample, "  "))
@@ -43,4 +43,24 @@ func indentBlock(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+// title renders a step pattern for a heading: captures become <value>.
+func title(pattern string) string {
+	t := strings.TrimSuffix(strings.TrimPrefix(pattern, "^"), "$")
+	for _, r := range []struct{ from, to string }{
+		{`"([^"]*)/([^"]*)"`, `"<namespace>/<name>"`},
+		{`(?: in (?:the )?namespace "([^"]*)")?`, ` [in namespace "…"]`},
+		{`(?: "([^"]*)")?`, ` ["<name>"]`},
+		{`"([^"]*)"`, `"…"`},
+		{`(?:an? |the )?([A-Za-z][\w./-]*)`, `<kind or resource>`},
+		{`(get|list|watch|create|update|patch|delete|deletecollection|impersonate|bind|escalate|approve|use)`, `<verb>`},
+		{`(create|update|delete)`, `<create, update or delete>`},
+		{`(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/\S*)`, `<METHOD> </path>`},
+		{`(RBAC|system:masters)`, `<RBAC or system:masters>`},
+		{`groups?`, `group(s)`},
+	} {
+		t = strings.ReplaceAll(t, r.from, r.to)
+	}
+	return "`" + t + "`"
 }
