@@ -279,6 +279,35 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) Decision {
 	}
 
 	// EKS access policies: they allow or pass, never deny.
+	ap := a.accessPolicies(attrs, r.PrincipalARN)
+	if ap.Allowed {
+		return ap
+	}
+	checked := ap.Checked
+
+	// Denied: the API server's 403 message, with the RBAC resolution errors as its reason.
+	reason := ""
+	if len(v.errs) > 0 {
+		reason = fmt.Sprintf("RBAC: %v", utilerrors.NewAggregate(v.errs))
+	}
+	return Decision{
+		Reason:  responsewriters.ForbiddenStatusError(attrs, reason).ErrStatus.Message,
+		Checked: append(a.rbacChecked(ctx, attrs), checked...),
+	}
+}
+
+// AuthorizeAccessPolicies decides a request by the EKS access policies of the access entry
+// alone, as the EKS authorizer placed after RBAC does: allowed, or no opinion (Allowed false,
+// Checked saying why).
+func (a *Authorizer) AuthorizeAccessPolicies(_ context.Context, r Request) Decision {
+	if r.User == nil {
+		return Decision{Reason: "no user on request", Checked: []string{"no user on request"}}
+	}
+	return a.accessPolicies(r.attributes(), r.PrincipalARN)
+}
+
+func (a *Authorizer) accessPolicies(attrs *authorizer.AttributesRecord, principalARN string) Decision {
+	r := struct{ PrincipalARN string }{principalARN}
 	var checked []string
 	if r.PrincipalARN != "" {
 		for i := range a.associations[r.PrincipalARN] {
@@ -309,15 +338,7 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) Decision {
 		checked = append(checked, "access policies: not consulted, the user did not authenticate through an access entry")
 	}
 
-	// Denied: the API server's 403 message, with the RBAC resolution errors as its reason.
-	reason := ""
-	if len(v.errs) > 0 {
-		reason = fmt.Sprintf("RBAC: %v", utilerrors.NewAggregate(v.errs))
-	}
-	return Decision{
-		Reason:  responsewriters.ForbiddenStatusError(attrs, reason).ErrStatus.Message,
-		Checked: append(a.rbacChecked(ctx, attrs), checked...),
-	}
+	return Decision{Checked: checked}
 }
 
 // RulesFor returns the RBAC rules that apply to the user in the namespace ("" for cluster-wide rules

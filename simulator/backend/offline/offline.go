@@ -118,17 +118,8 @@ func New(env *model.Env, rendered []byte, opts Options) (*Backend, error) {
 		}
 		b.sas[ns+"/default"] = true
 	}
-	var assoc []authz.Association
-	for _, ps := range env.PermissionSets {
-		if ps.Via != model.ViaAccessEntry {
-			continue
-		}
-		for _, ap := range ps.AccessEntry.AccessPolicies {
-			assoc = append(assoc, authz.Association{PrincipalARN: ps.RoleARN, Policy: ap.Name, ClusterScope: ap.Cluster, Namespaces: ap.Namespaces})
-		}
-	}
 	var err error
-	if b.authz, err = authz.New(objs, assoc); err != nil {
+	if b.authz, err = authz.New(objs, Associations(env)); err != nil {
 		return nil, fmt.Errorf("failed to build the authorizer: %w", err)
 	}
 	if b.engine, err = kyverno.NewEngine(policies, opts.Kyverno); err != nil {
@@ -148,6 +139,20 @@ func New(env *model.Env, rendered []byte, opts Options) (*Backend, error) {
 		b.rbac.RoleBindings = append(b.rbac.RoleBindings, nsRBs[ns]...)
 	}
 	return b, nil
+}
+
+// Associations are the access policy associations of the environment's access entries.
+func Associations(env *model.Env) []authz.Association {
+	var assoc []authz.Association
+	for _, ps := range env.PermissionSets {
+		if ps.Via != model.ViaAccessEntry {
+			continue
+		}
+		for _, ap := range ps.AccessEntry.AccessPolicies {
+			assoc = append(assoc, authz.Association{PrincipalARN: ps.RoleARN, Policy: ap.Name, ClusterScope: ap.Cluster, Namespaces: ap.Namespaces})
+		}
+	}
+	return assoc
 }
 
 func objectKey(group, kind, ns, name string) string {
