@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/cucumber/godog"
 	messages "github.com/cucumber/messages/go/v34"
+	"sigs.k8s.io/yaml"
 
 	"guardrail.dev/guardrail/compiler"
 	"guardrail.dev/guardrail/simulator/backend"
@@ -154,14 +156,31 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	ts := godog.TestSuite{Name: "guardrail", ScenarioInitializer: steps.Initialize(suite), Options: godogOpts}
 	features, err := ts.RetrieveFeatures()
 	if err != nil {
-		return nil, &InputError{[]string{err.Error()}}
+		return nil, &InputError{parserProblems(err)}
 	}
 	var infos []featureInfo
 	for _, f := range features {
 		infos = append(infos, featureInfo{doc: f.GherkinDocument, uri: f.Uri, pickles: f.Pickles})
 	}
-	if problems := preflight(infos, envs); len(problems) > 0 {
+	check := &steps.Check{PermissionSets: map[string]map[string]bool{}, Policies: map[string]map[string]bool{}}
+	for _, l := range opts.Compiled.Envs {
+		sets := map[string]bool{}
+		for _, ps := range l.Env.PermissionSets {
+			sets[ps.Name] = true
+		}
+		check.PermissionSets[l.Env.Name] = sets
+		check.Policies[l.Env.Name] = policyNames(rendered[l.Env.Name])
+	}
+	problems, scenarios := preflight(infos, envs, opts.DefaultEnv, check)
+	if len(problems) > 0 {
 		return nil, &InputError{problems}
+	}
+	if scenarios == 0 {
+		what := "the feature files hold no scenario"
+		if opts.Tags != "" {
+			what = fmt.Sprintf("no scenario matches --tags %q (godog tag expressions: @a, ~@a for not, && for and, \",\" for or)", opts.Tags)
+		}
+		return nil, &InputError{[]string{"nothing to run: " + what + " in " + strings.Join(opts.Features, ", ")}}
 	}
 	if status := ts.Run(); status == 2 {
 		return nil, &InputError{[]string{"godog could not run the features (see the messages above)"}}
@@ -199,39 +218,106 @@ type featureInfo struct {
 // preflight checks every step of every scenario against the vocabulary: an undefined or
 // ambiguous step is an error with file:line and the nearest known steps. It also checks the
 // environments the scenarios name.
-func preflight(features []featureInfo, envs map[string]bool) []string {
-	var problems []string
+func preflight(features []featureInfo, envs map[string]bool, defaultEnv string, check *steps.Check) (problems []string, scenarios int) {
 	for _, f := range features {
 		uri := f.uri
 		lines := stepLines(f.doc)
 		for _, p := range f.pickles {
+			scenarios++
+			env := defaultEnv
 			for _, st := range p.Steps {
 				line := 0
 				if len(st.AstNodeIds) > 0 {
 					line = lines[st.AstNodeIds[0]]
 				}
-				switch m := steps.Match(st.Text); len(m) {
+				at := fmt.Sprintf("%s:%d", uri, line)
+				if ph := placeholder.FindString(st.Text); ph != "" {
+					problems = append(problems, fmt.Sprintf("%s: %s in %q is not filled in: add a column %s to the Examples table of the Scenario Outline", at, ph, st.Text, strings.Trim(ph, "<>")))
+					continue
+				}
+				m := steps.Match(st.Text)
+				switch len(m) {
 				case 1:
-					if env, ok := strings.CutPrefix(st.Text, `the environment "`); ok && m[0].Pattern == `^the environment "([^"]*)"$` {
-						env = strings.TrimSuffix(env, `"`)
-						if !envs[env] {
-							problems = append(problems, fmt.Sprintf("%s:%d: unknown environment %q; compiled: %s", uri, line, env, strings.Join(sortedKeys(envs), ", ")))
-						}
-					}
 				case 0:
-					problems = append(problems, fmt.Sprintf("%s:%d: undefined step %q; did you mean one of:\n    %s\n  (guardrail steps lists them all)",
-						uri, line, st.Text, strings.Join(steps.Nearest(st.Text, 3), "\n    ")))
+					problems = append(problems, fmt.Sprintf("%s: undefined step %q; did you mean one of:\n    %s\n  (guardrail steps lists them all)",
+						at, st.Text, strings.Join(steps.Nearest(st.Text, 3), "\n    ")))
+					continue
 				default:
 					var pats []string
 					for _, s := range m {
 						pats = append(pats, s.Example)
 					}
-					problems = append(problems, fmt.Sprintf("%s:%d: ambiguous step %q matches %s", uri, line, st.Text, strings.Join(pats, " and ")))
+					problems = append(problems, fmt.Sprintf("%s: ambiguous step %q matches %s", at, st.Text, strings.Join(pats, " and ")))
+					continue
+				}
+				if name, ok := environmentOf(st.Text); ok {
+					if !envs[name] {
+						problems = append(problems, fmt.Sprintf("%s: unknown environment %q; compiled: %s", at, name, strings.Join(sortedKeys(envs), ", ")))
+					}
+					env = name
+					continue
+				}
+				if env == "" {
+					problems = append(problems, fmt.Sprintf("%s: no environment for %q: add Given the environment \"<name>\" (compiled: %s), or run with --env", at, st.Text, strings.Join(sortedKeys(envs), ", ")))
+					continue
+				}
+				check.Env = env
+				if err := m[0].Validate(check, st.Text); err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", at, err))
 				}
 			}
 		}
 	}
-	return dedupe(problems)
+	return dedupe(problems), scenarios
+}
+
+var (
+	placeholder = regexp.MustCompile(`<[A-Za-z_][\w .-]*>`)
+	envStep     = regexp.MustCompile(`^the environment "([^"]*)"$`)
+	parserError = regexp.MustCompile(`\((\d+):(\d+)\): (.*)`)
+)
+
+func environmentOf(text string) (string, bool) {
+	m := envStep.FindStringSubmatch(text)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// parserProblems turns godog's "file - Parser errors:\n(line:col): message" into one
+// file:line:col: message a problem.
+func parserProblems(err error) []string {
+	text := err.Error()
+	file, rest, ok := strings.Cut(text, " - ")
+	if !ok {
+		return []string{text}
+	}
+	var out []string
+	for _, line := range strings.Split(rest, "\n") {
+		if m := parserError.FindStringSubmatch(line); m != nil {
+			out = append(out, fmt.Sprintf("%s:%s:%s: syntax error: %s", file, m[1], m[2], m[3]))
+		}
+	}
+	if len(out) == 0 {
+		return []string{text}
+	}
+	return out
+}
+
+// policyNames lists the Kyverno policies of a rendered overlay.
+func policyNames(rendered []byte) map[string]bool {
+	out := map[string]bool{}
+	for _, doc := range strings.Split(string(rendered), "\n---\n") {
+		var o struct {
+			Kind     string
+			Metadata struct{ Name string }
+		}
+		if yaml.Unmarshal([]byte(doc), &o) == nil && (o.Kind == "ClusterPolicy" || o.Kind == "ValidatingPolicy") {
+			out[o.Metadata.Name] = true
+		}
+	}
+	return out
 }
 
 func dedupe(in []string) []string {

@@ -91,7 +91,7 @@ func TestUnknownEnvironment(t *testing.T) {
 func TestSyntaxError(t *testing.T) {
 	_, _, err := run(t, "Feature: x\n  Scenario: y\n    Given the environment \"dev\"\n      | a | b |\n      | c |\n", "")
 	var input *simulator.InputError
-	if !errors.As(err, &input) || !strings.Contains(err.Error(), "t.feature") || !strings.Contains(err.Error(), "(5:") {
+	if !errors.As(err, &input) || len(input.Problems) != 1 || !strings.HasSuffix(input.Problems[0], "t.feature:5:7: syntax error: inconsistent cell count within the table") {
 		t.Fatalf("want a syntax error naming the file and line 5, got %v", err)
 	}
 }
@@ -218,5 +218,63 @@ func TestTagsSelectScenarios(t *testing.T) {
 	}
 	if res.Summary.Scenarios != 2 {
 		t.Fatalf("@trap selects the 2 scenarios of access-policy-trap.feature, got %s", res.Summary)
+	}
+}
+
+// TestPreflightChecksArguments: arguments a scenario cannot run with are refused before
+// anything runs, each with file:line.
+func TestPreflightChecksArguments(t *testing.T) {
+	_, _, err := run(t, `Feature: x
+  Scenario Outline: bad arguments
+    Given the environment "dev"
+    Given I am "alice@example.com" using permission set "Developr"
+    When I list widgets in namespace "default"
+    When I get nodes "n1" in namespace "default"
+    Then it is denied by policy "guardrail-no-such-thing"
+    And policy "guardrail-elon-cannot-touch-testnamespce" does not apply
+    Given I am "<person>" using permission set "Developer"
+
+    Examples:
+      | who |
+      | x   |
+`, "")
+	var input *simulator.InputError
+	if !errors.As(err, &input) {
+		t.Fatalf("got %v", err)
+	}
+	want := []string{
+		`t.feature:4: environment "dev" has no permission set "Developr"; it has: Cell_Infra_Admin, DevOps_Admin, Developer`,
+		`t.feature:5: the server doesn't have a resource type "widgets" (name a kind such as ConfigMap, a resource such as configmaps or pods/exec, or qualify it: deployments.apps)`,
+		`t.feature:6: nodes is cluster-scoped: remove ` + "`" + `in namespace "default"` + "`",
+		`t.feature:7: environment "dev" has no policy "guardrail-no-such-thing"; it has: block-cluster-admin-from-ns, guardrail-elon-cannot-touch-testnamespace`,
+		`t.feature:8: environment "dev" has no policy "guardrail-elon-cannot-touch-testnamespce"; it has: block-cluster-admin-from-ns, guardrail-elon-cannot-touch-testnamespace`,
+		`t.feature:9: <person> in "I am \"<person>\" using permission set \"Developer\"" is not filled in: add a column person to the Examples table of the Scenario Outline`,
+	}
+	if len(input.Problems) != len(want) {
+		t.Fatalf("problems:\n%s", strings.Join(input.Problems, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(input.Problems[i], w) {
+			t.Errorf("problem %d:\n got %s\nwant …%s", i, input.Problems[i], w)
+		}
+	}
+}
+
+func TestNoEnvironmentWithSeveral(t *testing.T) {
+	_, _, err := run(t, "Feature: x\n  Scenario: y\n    Given I am \"alice@example.com\" using permission set \"Developer\"\n", "")
+	if err == nil || !strings.HasSuffix(err.Error(), `t.feature:3: no environment for "I am \"alice@example.com\" using permission set \"Developer\"": add Given the environment "<name>" (compiled: dev, prod), or run with --env`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNothingToRun(t *testing.T) {
+	_, _, err := run(t, "Feature: empty\n", "")
+	var input *simulator.InputError
+	if !errors.As(err, &input) || !strings.Contains(err.Error(), "nothing to run: the feature files hold no scenario") {
+		t.Fatalf("got %v", err)
+	}
+	_, err = simulator.Run(context.Background(), simulator.Options{Features: []string{"../features"}, Compiled: compileRepo(t), Out: &bytes.Buffer{}, Tags: "@nope"})
+	if !errors.As(err, &input) || !strings.Contains(err.Error(), `no scenario matches --tags "@nope"`) {
+		t.Fatalf("got %v", err)
 	}
 }

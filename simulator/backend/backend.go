@@ -178,6 +178,8 @@ type Backend interface {
 	// PodCredentials reports what a pod running as the service account gets from EKS Pod
 	// Identity; ok is false when it gets no AWS credentials.
 	PodCredentials(ctx context.Context, namespace, serviceAccount string) (c podidentity.Credentials, ok bool, err error)
+	// Policies are the names of the Kyverno policies the cluster holds, sorted.
+	Policies() []string
 	// Close releases what the backend started.
 	Close() error
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -81,7 +82,7 @@ func Initialize(suite *Suite) func(*godog.ScenarioContext) {
 				suite.record(st.Id, s.explain)
 				ctx = godog.Attach(ctx, godog.Attachment{FileName: "explanation.txt", MediaType: "text/plain", Body: []byte(strings.Join(s.explain, "\n") + "\n")})
 			}
-			return ctx, err
+			return ctx, nil // the step's own error stands; returning it again would repeat it
 		})
 	}
 }
@@ -232,14 +233,30 @@ func init() {
 			return func(user, ps string) error {
 				return s.iAm(identity.Principal{Kind: identity.SSO, SSOUser: user, PermissionSet: ps})
 			}
-		})
+		}).checked(func(c *Check, a []string) error {
+		if !identity.ValidSessionName(a[0]) {
+			return fmt.Errorf("%q is not a valid session name: 2-64 characters of letters, digits and _+=,.@-", a[0])
+		}
+		if c.Env != "" && !c.PermissionSets[c.Env][a[1]] {
+			return fmt.Errorf("environment %q has no permission set %q; it has: %s", c.Env, a[1], keys(c.PermissionSets[c.Env]))
+		}
+		return nil
+	})
 	def(who, `^I am the IAM role "([^"]*)" with session "([^"]*)"$`, `Given I am the IAM role "arn:aws:iam::123456789012:role/AWSReservedSSO_DevOps_Admin_1234abcd" with session "ci-bot"`,
 		"Assumes an IAM role with a session name (for CI roles or `aws eks get-token --role-arn`, whose session is EKSGetTokenAuth).",
 		func(s *scenario) any {
 			return func(arn, session string) error {
 				return s.iAm(identity.Principal{Kind: identity.IAMRole, RoleARN: arn, SessionName: session})
 			}
-		})
+		}).checked(func(c *Check, a []string) error {
+		if !roleARN.MatchString(a[0]) {
+			return fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", a[0])
+		}
+		if !identity.ValidSessionName(a[1]) {
+			return fmt.Errorf("%q is not a valid session name: 2-64 characters of letters, digits and _+=,.@-", a[1])
+		}
+		return nil
+	})
 	def(who, `^I am the IAM user "([^"]*)"$`, `Given I am the IAM user "arn:aws:iam::123456789012:user/bob"`,
 		"Signs in with an IAM user's keys.",
 		func(s *scenario) any {
@@ -285,7 +302,10 @@ func init() {
 				}
 				return s.do(a)
 			}
-		})
+		}).checked(func(c *Check, a []string) error {
+		_, err := (&scenario{}).resourceAction(a[0], a[1], a[2], a[3])
+		return err
+	})
 	def(do, `^I (create|update|delete) this(?: in (?:the )?namespace "([^"]*)")?:$`, `When I create this in namespace "testnamespace":`,
 		"Sends the manifest of the doc string (YAML or JSON); kind, name and namespace come from it unless the step names the namespace.",
 		func(s *scenario) any {
@@ -300,6 +320,8 @@ func init() {
 				}
 				if ns == "" {
 					ns = u.GetNamespace()
+				} else if m := u.GetNamespace(); m != "" && m != ns {
+					return fmt.Errorf("the manifest's namespace %q does not match the step's namespace %q (kubectl refuses the same)", m, ns)
 				}
 				if r.Namespaced {
 					u.SetNamespace(ns)
@@ -353,16 +375,19 @@ func init() {
 		func(s *scenario) any { return s.expectLayer(backend.LayerAuthorization) })
 	def(then, `^it is denied by policy "([^"]*)"$`, `Then it is denied by policy "guardrail-elon-cannot-touch-testnamespace"`,
 		"A Kyverno policy of that name denies the request. Fails when the request is denied for another reason, and when the policy did not apply at all.",
-		func(s *scenario) any { return func(p string) error { return s.expectPolicy(p, "", false) } })
+		func(s *scenario) any { return func(p string) error { return s.expectPolicy(p, "", false) } }).checked(checkPolicy)
 	def(then, `^it is denied by policy "([^"]*)" rule "([^"]*)"$`, `Then it is denied by policy "block-cluster-admin-from-ns" rule "block-cluster-admin-from-ns"`,
 		"As above, naming the rule (ClusterPolicy rules; a ValidatingPolicy has none).",
-		func(s *scenario) any { return func(p, r string) error { return s.expectPolicy(p, r, true) } })
+		func(s *scenario) any { return func(p, r string) error { return s.expectPolicy(p, r, true) } }).checked(checkPolicy)
 	def(then, `^policy "([^"]*)" does not apply$`, `Then policy "guardrail-no-cluster-admin-in-payments" does not apply`,
 		"No rule of the policy matched the request (for example because the requester holds no RBAC binding the policy matches).",
 		func(s *scenario) any {
 			return func(p string) error {
 				v, err := s.verdictOf()
 				if err != nil {
+					return err
+				}
+				if err := s.knownPolicy(p); err != nil {
 					return err
 				}
 				for _, r := range v.Admission {
@@ -372,7 +397,7 @@ func init() {
 				}
 				return nil
 			}
-		})
+		}).checked(checkPolicy)
 	def(then, `^the message contains "([^"]*)"$`, `Then the message contains "may not change anything in testnamespace"`,
 		"The message the client sees (the policy's message, or the API server's) contains the text.",
 		func(s *scenario) any {
@@ -537,9 +562,28 @@ func (s *scenario) expectLayer(layer string) func() error {
 	}
 }
 
+// knownPolicy fails when the cluster has no policy of that name, so a misspelt name cannot
+// make a step pass.
+func (s *scenario) knownPolicy(policy string) error {
+	be, err := s.backend()
+	if err != nil {
+		return err
+	}
+	names := be.Policies()
+	for _, n := range names {
+		if n == policy {
+			return nil
+		}
+	}
+	return fmt.Errorf("the cluster has no policy %q; it has: %s", policy, strings.Join(names, ", "))
+}
+
 func (s *scenario) expectPolicy(policy, rule string, withRule bool) error {
 	v, err := s.verdictOf()
 	if err != nil {
+		return err
+	}
+	if err := s.knownPolicy(policy); err != nil {
 		return err
 	}
 	for _, r := range v.DeniedBy() {
@@ -548,9 +592,24 @@ func (s *scenario) expectPolicy(policy, rule string, withRule bool) error {
 		}
 	}
 	for _, r := range v.Admission {
-		if r.Name == policy {
-			return s.fail("expected policy %q to deny the request, but it %s (status %s, enforce %v); %s", policy,
-				map[bool]string{true: "failed without denying", false: "passed"}[r.Status == "fail"], r.Status, r.Enforce, describe(v))
+		if r.Name != policy {
+			continue
+		}
+		if withRule && r.Denies {
+			var rules []string
+			for _, d := range v.DeniedBy() {
+				if d.Name == policy {
+					rules = append(rules, fmt.Sprintf("%q", d.Rule))
+				}
+			}
+			return s.fail("expected rule %q of policy %q to deny the request, but the denying rule was %s", rule, policy, strings.Join(rules, ", "))
+		}
+		if !r.Denies {
+			what := "passed"
+			if r.Status == "fail" {
+				what = "failed in audit mode, which reports without denying"
+			}
+			return s.fail("expected policy %q to deny the request, but it %s; %s", policy, what, describe(v))
 		}
 	}
 	if v.Layer == backend.LayerAdmission || v.Allowed {
@@ -635,4 +694,22 @@ func subset(want, got any, path string) (string, bool) {
 		}
 	}
 	return path, true
+}
+
+var roleARN = regexp.MustCompile(`^arn:aws[\w-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
+
+func checkPolicy(c *Check, a []string) error {
+	if c.Env != "" && !c.Policies[c.Env][a[0]] {
+		return fmt.Errorf("environment %q has no policy %q; it has: %s", c.Env, a[0], keys(c.Policies[c.Env]))
+	}
+	return nil
+}
+
+func keys(m map[string]bool) string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }

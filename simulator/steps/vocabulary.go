@@ -19,7 +19,34 @@ type Step struct {
 	Arg        string // "docstring" or "table" when the step takes one; its example follows
 	ArgExample string
 	handler    func(s *scenario) any // returns the function godog calls, bound to the scenario
+	check      func(c *Check, args []string) error
 	re         *regexp.Regexp
+}
+
+// Check is what the pre-flight check of a step knows: the scenario's environment so far.
+type Check struct {
+	// Env is the environment the step runs against ("" when none is chosen yet).
+	Env string
+	// PermissionSets and Policies are the names of each environment's.
+	PermissionSets map[string]map[string]bool
+	Policies       map[string]map[string]bool
+}
+
+// Validate checks a step's arguments before anything runs; nil when they are fine.
+func (st *Step) Validate(c *Check, text string) error {
+	if st.check == nil {
+		return nil
+	}
+	m := st.re.FindStringSubmatch(text)
+	if m == nil {
+		return nil
+	}
+	return st.check(c, m[1:])
+}
+
+func (st *Step) checked(f func(c *Check, args []string) error) *Step {
+	st.check = f
+	return st
 }
 
 // Vocabulary is every step, in documentation order.

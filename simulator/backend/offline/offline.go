@@ -165,6 +165,16 @@ func (b *Backend) Name() string { return "offline" }
 // Env implements backend.Backend.
 func (b *Backend) Env() *model.Env { return b.env }
 
+// Policies implements backend.Backend.
+func (b *Backend) Policies() []string {
+	out := make([]string, 0, len(b.policyKind))
+	for n := range b.policyKind {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Close implements backend.Backend.
 func (b *Backend) Close() error { return nil }
 
