@@ -91,6 +91,10 @@ func TestDiagnostics(t *testing.T) {
 			`env.yaml:2:7: error: kind: expected "Environment", found "Env" (set kind: Environment)`}},
 		{"environment name", edit("  name: t\n", "  name: Dev_1\n"), []string{
 			`env.yaml:4:9: error: metadata.name: "Dev_1" is not a valid environment name: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?') (use lower case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`}},
+		{"reserved environment name", edit("  name: t\n", "  name: base\n"), []string{
+			`env.yaml:4:9: error: metadata.name: the environment name "base" is reserved (choose another name: deploy/base holds the policies/ library)`}},
+		{"guardrail in a namespace Kyverno skips", base + strings.NewReplacer("namespaces: [ns1]}", "namespaces: [kube-system]}").Replace(guardrail), []string{
+			`env.yaml:18:72: warning: spec.guardrails[0].deny.namespaces[0]: a default Kyverno install does not admit requests in kube-system (its resourceFilters and webhook namespaceSelector skip it), so this guardrail never applies there (protect it another way (RBAC, or a Kyverno install without this filter))`}},
 		{"account id digits", edit(`"123456789012"`, `"12345"`), []string{
 			`env.yaml:6:20: error: spec.aws.accountId: "12345" is not a 12-digit account ID (an AWS account ID is exactly 12 digits)`}},
 		{"region", edit("region: eu-west-1", "region: europe"), []string{

@@ -86,7 +86,7 @@ func (v *validator) oneOf(path, value string, allowed []string) {
 }
 
 func (v *validator) dnsLabel(path, value, what string) {
-	if !v.required(path, value, "give the "+what+" a name") {
+	if !v.required(path, value, "set the "+what) {
 		return
 	}
 	if errs := validation.IsDNS1123Label(value); len(errs) > 0 {
@@ -131,6 +131,9 @@ func (v *validator) run() {
 		v.errf("kind", "set kind: "+v1alpha1.Kind, "expected %q, found %q", v1alpha1.Kind, e.Kind)
 	}
 	v.dnsLabel("metadata.name", e.Metadata.Name, "environment name")
+	if e.Metadata.Name == "base" {
+		v.errf("metadata.name", "choose another name: deploy/base holds the policies/ library", "the environment name %q is reserved", e.Metadata.Name)
+	}
 	v.labels("metadata.labels", e.Metadata.Labels)
 
 	s := &e.Spec
@@ -523,7 +526,10 @@ func (v *validator) guardrails(psNames, teamNames, people, nsNames map[string]bo
 		for j, ns := range d.Namespaces {
 			np := fmt.Sprintf("%s.deny.namespaces[%d]", p, j)
 			v.dnsLabel(np, ns, "namespace name")
-			if ns != "" && !nsNames[ns] {
+			if filteredNamespaces[ns] {
+				v.warnf(np, "protect it another way (RBAC, or a Kyverno install without this filter)",
+					"a default Kyverno install does not admit requests in %s (its resourceFilters and webhook namespaceSelector skip it), so this guardrail never applies there", ns)
+			} else if ns != "" && !nsNames[ns] {
 				v.warnf(np, "declare it under spec.namespaces, or ignore this if the cluster creates it", "namespace %q is not declared in this environment", ns)
 			}
 		}
@@ -544,6 +550,9 @@ func (v *validator) guardrails(psNames, teamNames, people, nsNames map[string]bo
 		}
 	}
 }
+
+// filteredNamespaces are the namespaces a default Kyverno install never admits requests in.
+var filteredNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "kyverno": true}
 
 var kindRe = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
 

@@ -33,7 +33,7 @@ RESOURCE is a kind, a resource or resource/subresource (configmaps, pods/exec, d
 or a non-resource URL starting with / (then VERB is an HTTP verb in lower case).
 
 Exit codes: 0 yes, 1 no, 2 usage error.`,
-		Example: `  guardrail can-i delete configmaps -n testnamespace --user elon.musk@example.com --permission-set Cell_Infra_Admin --admission --explain
+		Example: `  guardrail can-i delete configmaps -n testnamespace --env dev --user elon.musk@example.com --permission-set Cell_Infra_Admin --admission --explain
   guardrail can-i list pods -n app-payments --env dev --user alice@example.com --permission-set Developer`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 || len(args) > 3 {

@@ -52,7 +52,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "extra"}, "error: guardrail version takes no arguments, got [\"extra\"]\n"},
 		{[]string{"whoami", "--environments", envs, "--env", "dev"}, "error: say who is asking: --user and --permission-set, --role-arn and --session, --as, or --service-account\n"},
 		{[]string{"can-i", "get"}, "error: can-i takes VERB RESOURCE [NAME], got 1 arguments\n"},
-		{[]string{"simulate", "--environments", envs, "--policies", policies, "--format", "xml", features}, "error: the features cannot run (1 problem)\n"},
+		{[]string{"simulate", "--environments", envs, "--policies", policies, "--format", "xml", features}, "error: --format must be pretty, junit or cucumber, not \"xml\"\n"},
+		{[]string{"compile", "--policies", "no-such-dir", envs}, "error: --policies no-such-dir: not a directory of Kyverno policies\n"},
+		{[]string{"simulate", "--environments", envs, "--policies", policies, "--out", "/no/such/dir/r.xml", features}, "error: --out /no/such/dir/r.xml: the directory /no/such/dir does not exist\n"},
 	}
 	for _, c := range cases {
 		code, out, errOut := run(t, c.args...)

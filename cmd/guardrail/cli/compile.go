@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,12 +13,13 @@ import (
 )
 
 type compileOptions struct {
-	out        string
-	policies   string
-	policyKind string
-	check      bool
-	strict     bool
-	quiet      bool
+	out         string
+	policies    string
+	policyKind  string
+	policiesSet bool
+	check       bool
+	strict      bool
+	quiet       bool
 }
 
 // NewCompileCommand returns guardrail compile.
@@ -49,7 +51,10 @@ Exit codes: 0 compiled (or up to date), 1 invalid input or --check found a diffe
 		Example: `  guardrail compile
   guardrail compile environments/dev.yaml -o deploy/
   guardrail compile --check`,
-		RunE: func(cmd *cobra.Command, args []string) error { return o.run(s, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.policiesSet = cmd.Flags().Changed("policies")
+			return o.run(s, args)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.out, "output", "o", "deploy", "output directory")
@@ -70,9 +75,9 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	library, err := compiler.ReadLibrary(o.policies)
+	library, err := readLibrary(o.policies, o.policiesSet)
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return err
 	}
 	out, err := compiler.Compile(sources, library, compiler.Options{PolicyKind: o.policyKind, Strict: o.strict})
 	if err != nil {
@@ -108,4 +113,19 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 		}
 	}
 	return nil
+}
+
+// readLibrary reads the policy library. A missing default policies/ is an empty library; a
+// directory named with --policies must exist.
+func readLibrary(dir string, explicit bool) ([]load.Source, error) {
+	if explicit {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, usageErrorf("--policies %s: not a directory of Kyverno policies", dir)
+		}
+	}
+	lib, err := compiler.ReadLibrary(dir)
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: err}
+	}
+	return lib, nil
 }

@@ -22,9 +22,11 @@ type sourceOptions struct {
 	environments []string
 	policies     string
 	policyKind   string
+	cmd          *cobra.Command
 }
 
 func (o *sourceOptions) addFlags(cmd *cobra.Command) {
+	o.cmd = cmd
 	f := cmd.Flags()
 	f.StringSliceVar(&o.environments, "environments", []string{"environments"}, "environment files or directories to compile")
 	f.StringVar(&o.policies, "policies", "policies", "directory of hand-written Kyverno policies included in every overlay")
@@ -40,9 +42,9 @@ func (o *sourceOptions) compile(s Streams) (*compiler.Output, error) {
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	library, err := compiler.ReadLibrary(o.policies)
+	library, err := readLibrary(o.policies, o.cmd != nil && o.cmd.Flags().Changed("policies"))
 	if err != nil {
-		return nil, &ExitError{Code: ExitUsage, Err: err}
+		return nil, err
 	}
 	out, err := compiler.Compile(sources, library, compiler.Options{PolicyKind: o.policyKind})
 	if err != nil {
@@ -105,6 +107,19 @@ bad environment), 3 backend unavailable.`,
 }
 
 func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) error {
+	switch o.format {
+	case simulator.FormatPretty, simulator.FormatJUnit, simulator.FormatCucumber:
+	default:
+		return usageErrorf("--format must be pretty, junit or cucumber, not %q", o.format)
+	}
+	if o.out != "" {
+		if st, err := os.Stat(o.out); err == nil && st.IsDir() {
+			return usageErrorf("--out %s is a directory: name the report file", o.out)
+		}
+		if st, err := os.Stat(filepath.Dir(o.out)); err != nil || !st.IsDir() {
+			return usageErrorf("--out %s: the directory %s does not exist", o.out, filepath.Dir(o.out))
+		}
+	}
 	if o.backend != "offline" {
 		return usageErrorf("--backend %q is not available in this build: use offline", o.backend)
 	}
@@ -128,7 +143,10 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 	if o.out != "" {
 		file, err = os.CreateTemp(filepath.Dir(o.out), ".guardrail-report-")
 		if err != nil {
-			return usageErrorf("cannot write the report: %v", err)
+			return usageErrorf("cannot write the report %s: %v", o.out, err)
+		}
+		if err := file.Chmod(0o644); err != nil {
+			return usageErrorf("cannot write the report %s: %v", o.out, err)
 		}
 		defer os.Remove(file.Name())
 		out = file
@@ -142,7 +160,9 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 			err = cerr
 		}
 		if err == nil {
-			err = os.Rename(file.Name(), o.out)
+			if rerr := os.Rename(file.Name(), o.out); rerr != nil {
+				err = fmt.Errorf("cannot write the report %s: %w", o.out, rerr)
+			}
 		}
 	}
 	var input *simulator.InputError

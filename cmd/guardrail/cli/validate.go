@@ -23,7 +23,8 @@ func NewValidateCommand(s Streams) *cobra.Command {
 		Long: `Check environment files: strict decoding (an unknown or misspelt field is an error), the
 rules of EKS, IAM Identity Center and Kubernetes, and cross-references between permission sets,
 teams, people and guardrails. Every problem of the run is reported, sorted by position, with how
-to fix it. Lints (for example a guardrail that matches clusterRoles where the person's power comes
+to fix it; in a file that cannot be decoded (an unknown field, a value of the wrong type) the
+other checks wait until the decoding errors are fixed, so they do not report consequences. Lints (for example a guardrail that matches clusterRoles where the person's power comes
 from an EKS access policy) are warnings, and errors under --strict.
 
 Paths are files or directories (their *.yaml files); the default is environments/.
