@@ -118,7 +118,7 @@ func Compile(envs, library []load.Source, opts Options) (*Output, error) {
 		}
 		for _, p := range files.Paths() {
 			if path.Dir(p) == "policies" {
-				checks = append(checks, policyCheck{source: path.Join("deploy", l.Env.Name, p), data: files[p]})
+				checks = append(checks, policyCheck{source: guardrailSource(l, p), data: files[p]})
 			}
 			out.Files[l.Env.Name+"/"+p] = files[p]
 		}
@@ -148,6 +148,17 @@ func Compile(envs, library []load.Source, opts Options) (*Output, error) {
 	}
 	sort.Strings(out.Dirs)
 	return out, nil
+}
+
+// guardrailSource names the guardrail a generated policy file comes from, with its position.
+func guardrailSource(l *load.Loaded, file string) string {
+	for _, g := range l.Env.Guardrails {
+		if path.Base(file) == g.PolicyName+".yaml" {
+			line, col := l.File.Position(fmt.Sprintf("spec.guardrails[%d]", g.Index))
+			return fmt.Sprintf("%s:%d:%d: guardrail %q (policy %s)", l.File.Path, line, col, g.Name, g.PolicyName)
+		}
+	}
+	return path.Join(l.Env.Name, file)
 }
 
 type renderResult struct {

@@ -341,7 +341,7 @@ spec:
   guardrails:
   - name: odd
     deny: {people: [o.brien@example.com], operations: [CREATE], namespaces: [ns1]}
-    message: 'no {{ request.object.metadata.name }} for "you" \ it''s ]) final'
+    message: 'no {{ request.object.metadata.name }} for "you" \ it''s ]) $(x) final'
 `
 	user := `it's "q" \ ]) || true-o.brien-example.com`
 	for _, kind := range []string{emit.ValidatingPolicy, emit.ClusterPolicy} {
@@ -358,7 +358,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantMsg := `no {{ request.object.metadata.name }} for "you" \ it's ]) final`
+			wantMsg := `no {{ request.object.metadata.name }} for "you" \ it's ]) $(x) final`
 			if v.Allowed || len(v.Results) != 1 || v.Results[0].Message != wantMsg {
 				t.Errorf("verdict = %+v, want a deny with message %q", v, wantMsg)
 			}

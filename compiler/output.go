@@ -119,7 +119,7 @@ func Diff(dir string, out *Output) (string, error) {
 			to = "/dev/null"
 		}
 		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: difflib.SplitLines(string(have)), B: difflib.SplitLines(string(want)),
+			A: splitLines(have), B: splitLines(want),
 			FromFile: from, ToFile: to, Context: 3,
 		})
 		if err != nil {
@@ -128,4 +128,19 @@ func Diff(dir string, out *Output) (string, error) {
 		b.WriteString(text)
 	}
 	return b.String(), nil
+}
+
+// splitLines splits text into lines that keep their newline; difflib's own SplitLines adds a
+// phantom empty line, which makes the hunks invalid for patch(1).
+func splitLines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	} else {
+		lines[len(lines)-1] += "\n"
+	}
+	return lines
 }

@@ -174,7 +174,8 @@ func clusterPolicy(env *model.Env, g *model.Guardrail) object {
 }
 
 // escapeKyvernoVariables keeps user text literal in a ClusterPolicy message: Kyverno
-// substitutes {{ ... }} and leaves \{{ ... }} as written, minus the backslash.
+// substitutes variables {{ ... }} and references $(...), and leaves \{{ ... }} and \$(...) as
+// written, minus the backslash (pkg/engine/variables/regex).
 func escapeKyvernoVariables(s string) string {
-	return strings.ReplaceAll(s, "{{", `\{{`)
+	return strings.NewReplacer("{{", `\{{`, "$(", `\$(`).Replace(s)
 }

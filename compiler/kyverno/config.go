@@ -5,10 +5,17 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
+
+	"github.com/go-logr/logr"
+	kubeutils "github.com/kyverno/kyverno/pkg/utils/kube"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	kconfig "github.com/kyverno/kyverno/pkg/config"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // DefaultResourceFilters is the resourceFilters value of the "kyverno" ConfigMap that the Kyverno 1.19
@@ -110,18 +117,83 @@ type Config struct {
 	WebhookNamespaceSelector *metav1.LabelSelector
 }
 
+var quietOnce sync.Once
+
+// quiet does what the Kyverno CLI does: Kyverno logs through controller-runtime's process-wide logger,
+// which is set to discard. controller-runtime keeps the first logger it is given, so a program that
+// wants Kyverno's logs sets its own (sigs.k8s.io/controller-runtime/pkg/log.SetLogger) before the
+// first ParsePolicy. Left unset, controller-runtime would print a "log.SetLogger(...) was never
+// called" stack trace after 30 seconds.
+func quiet() {
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+}
+
 // filterEntryRegex is the regular expression pkg/config uses to split resourceFilters.
 var filterEntryRegex = regexp.MustCompile(`\[([^\[\]]*)\]`)
 
 // kyvernoConfig is the loaded Kyverno configuration plus what is needed to explain an exclusion.
 type kyvernoConfig struct {
 	cfg kconfig.Configuration
-	// filters holds one configuration per resourceFilters entry, only used to name the entry that
-	// filtered a request.
-	filters []namedConfig
-	// exclusions holds one configuration per exclusion list, for the same purpose.
+	// filters are the resourceFilters entries, parsed once; toFilter is cfg.ToFilter on them.
+	filters []resourceFilter
+	// exclusions holds one configuration per exclusion list, only used to name the list that excluded
+	// a request.
 	exclusions []namedConfig
-	nsSelector *metav1.LabelSelector
+	nsSelector labels.Selector // nil: no webhook namespaceSelector
+}
+
+// resourceFilter is one resourceFilters entry as pkg/config parses it (parseKinds, newFilter).
+type resourceFilter struct {
+	entry                                      string
+	group, version, kind, sub, namespace, name pattern
+}
+
+// parseResourceFilters is pkg/config.parseKinds, keeping each entry's text.
+func parseResourceFilters(in string) []resourceFilter {
+	var out []resourceFilter
+	var f resourceFilter
+	for _, entry := range filterEntryRegex.FindAllString(in, -1) {
+		elements := strings.Split(strings.Trim(strings.Trim(entry, "["), "]"), ",")
+		switch len(elements) {
+		case 3:
+			f = newResourceFilter(entry, elements[0], elements[1], elements[2])
+		case 2:
+			f = newResourceFilter(entry, elements[0], elements[1], "")
+		case 1:
+			f = newResourceFilter(entry, elements[0], "", "")
+		}
+		// with more than 3 elements Kyverno appends the previous entry again
+		out = append(out, f)
+	}
+	return out
+}
+
+func newResourceFilter(entry, kind, namespace, name string) resourceFilter {
+	if kind == "" {
+		return resourceFilter{entry: entry}
+	}
+	g, v, k, s := kubeutils.ParseKindSelector(kind)
+	return resourceFilter{
+		entry: entry, group: newPattern(g), version: newPattern(v), kind: newPattern(k), sub: newPattern(s),
+		namespace: newPattern(namespace), name: newPattern(name),
+	}
+}
+
+// toFilter is pkg/config.(*configuration).ToFilter; it returns the entry that matched.
+func (kc *kyvernoConfig) toFilter(gvk schema.GroupVersionKind, subresource, namespace, name string) (string, bool) {
+	for i := range kc.filters {
+		f := &kc.filters[i]
+		if f.group.match(gvk.Group) && f.version.match(gvk.Version) && f.kind.match(gvk.Kind) && f.sub.match(subresource) {
+			if f.namespace.match(namespace) && f.name.match(name) {
+				return f.entry, true
+			}
+			// [Namespace,kube-system,*] || [*,kube-system,*]
+			if gvk.Group == "" && gvk.Version == "v1" && gvk.Kind == "Namespace" && f.namespace.match(name) {
+				return f.entry, true
+			}
+		}
+	}
+	return "", false
 }
 
 type namedConfig struct {
@@ -148,8 +220,10 @@ func (c Config) build() (*kyvernoConfig, error) {
 	if selector == nil && !c.Bare {
 		selector = DefaultWebhookNamespaceSelector()
 	}
+	var nsSelector labels.Selector
 	if selector != nil {
-		if _, err := metav1.LabelSelectorAsSelector(selector); err != nil {
+		var err error
+		if nsSelector, err = metav1.LabelSelectorAsSelector(selector); err != nil {
 			return nil, fmt.Errorf("webhook namespaceSelector: %w", err)
 		}
 	}
@@ -166,7 +240,7 @@ func (c Config) build() (*kyvernoConfig, error) {
 		{"excludeRoles", c.ExcludeRoles},
 		{"excludeClusterRoles", c.ExcludeClusterRoles},
 	}
-	kc := &kyvernoConfig{nsSelector: selector}
+	kc := &kyvernoConfig{nsSelector: nsSelector}
 	for _, l := range lists {
 		if len(l.values) == 0 {
 			continue
@@ -186,8 +260,6 @@ func (c Config) build() (*kyvernoConfig, error) {
 		data["webhooks"] = string(raw)
 	}
 	kc.cfg = loadConfig(data)
-	for _, entry := range filterEntryRegex.FindAllString(filters, -1) {
-		kc.filters = append(kc.filters, namedConfig{name: entry, cfg: loadConfig(map[string]string{"resourceFilters": entry})})
-	}
+	kc.filters = parseResourceFilters(filters)
 	return kc, nil
 }

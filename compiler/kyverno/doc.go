@@ -48,13 +48,31 @@
 //
 // # Performance
 //
-// NewEngine compiles nothing (ParsePolicy did); Evaluate is safe for concurrent use. Before any Kyverno
-// code runs, a conservative prefilter drops the policies that cannot match the request: for a
-// ClusterPolicy the kinds, namespaces, operations, roles, clusterRoles and subjects of its match blocks
-// (autogen rules included) checked with Kyverno's own helpers; for a ValidatingPolicy the matchConditions
-// of the forms request.namespace / request.operation / request.userInfo.username `in [literals]` or
-// `== literal`, which, being ANDed, exclude it when false. A request no policy can match costs a JSON
-// decode and the role computation. See BenchmarkEvaluate.
+// NewEngine compiles nothing (ParsePolicy did); Evaluate is safe for concurrent use (tested under
+// -race). Before any Kyverno code runs, a conservative prefilter drops the policies that cannot
+// produce a result for the request:
+//
+//   - ClusterPolicy: the operations, kinds, namespaces, roles, clusterRoles and subjects of its match
+//     blocks (autogen rules included), with the semantics of pkg/engine/utils.MatchesResourceDescription,
+//     pkg/utils/match.CheckKind and CheckSubjects and ext/wildcard, on patterns parsed once;
+//   - ValidatingPolicy: matchConditions made of && || ! over request.namespace, request.operation,
+//     request.userInfo.username (in [literals], == and != literals, has()) and 'literal' in
+//     request.userInfo.groups, evaluated as true/false/unknown (an absent field is an error, hence
+//     unknown); one false condition means the policy does not apply.
+//
+// TestPrefilterIsConservative checks that the verdicts are the same with the prefilter off. A request
+// no policy can match costs a JSON decode, the role computation and the exclusion checks; a policy that
+// reaches the vpol engine costs some 20-40µs (Kyverno converts the admission request for CEL once per
+// policy). See BenchmarkEvaluate.
+//
+// ParsePolicy is the slow part: compiling a ValidatingPolicy builds Kyverno's CEL environment, a few
+// milliseconds each.
+//
+// # Logging
+//
+// Kyverno logs through controller-runtime's process-wide logger. Like the Kyverno CLI, the first
+// ParsePolicy or NewEngine sets it to discard; controller-runtime keeps the first logger it is given,
+// so a program that wants Kyverno's logs calls sigs.k8s.io/controller-runtime/pkg/log.SetLogger first.
 //
 // # Escaping user text in ClusterPolicy messages
 //

@@ -122,6 +122,7 @@ type Engine struct {
 
 // NewEngine builds an Engine. Nothing is compiled or parsed after this.
 func NewEngine(policies []*Policy, cfg Config) (*Engine, error) {
+	quiet()
 	kc, err := cfg.build()
 	if err != nil {
 		return nil, err
@@ -397,11 +398,8 @@ func (e *Engine) exclusions(req Request, gvk schema.GroupVersionKind, nsLabels m
 			nsName = req.Name
 			nsl = map[string]string{"kubernetes.io/metadata.name": req.Name}
 		}
-		if nsName != "" {
-			s, _ := metav1.LabelSelectorAsSelector(sel) // validated in NewEngine
-			if !s.Matches(labels.Set(nsl)) {
-				reasons = append(reasons, fmt.Sprintf("webhook namespaceSelector: namespace %s is not selected by Kyverno's webhooks (%s)", nsName, s.String()))
-			}
+		if nsName != "" && !sel.Matches(labels.Set(nsl)) {
+			reasons = append(reasons, fmt.Sprintf("webhook namespaceSelector: namespace %s is not selected by Kyverno's webhooks (%s)", nsName, sel.String()))
 		}
 	}
 	// pkg/webhooks/handlers.withFilter
@@ -414,14 +412,7 @@ func (e *Engine) exclusions(req Request, gvk schema.GroupVersionKind, nsLabels m
 		}
 		reasons = append(reasons, fmt.Sprintf("user %q is excluded by Kyverno's configuration (%s)", req.UserInfo.Username, strings.Join(lists, ", ")))
 	}
-	if e.cfg.cfg.ToFilter(gvk, req.SubResource, req.Namespace, req.Name) {
-		entry := "?"
-		for _, x := range e.cfg.filters {
-			if x.cfg.ToFilter(gvk, req.SubResource, req.Namespace, req.Name) {
-				entry = x.name
-				break
-			}
-		}
+	if entry, ok := e.cfg.toFilter(gvk, req.SubResource, req.Namespace, req.Name); ok {
 		reasons = append(reasons, fmt.Sprintf("resourceFilters: %s matches %s %s", entry, describeKind(gvk, req.SubResource), describeName(req.Namespace, req.Name)))
 	}
 	if webhookutils.ExcludeKyvernoResources(req.Kind.Kind) {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"guardrail.dev/guardrail/compiler/kyverno"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -324,7 +325,9 @@ func TestPrefilterIsConservative(t *testing.T) {
 //
 // The parallel variants use every core (GOMAXPROCS).
 func BenchmarkEvaluate(b *testing.B) {
+	start := time.Now()
 	policies := genPolicies(b, 300)
+	b.Logf("ParsePolicy: 300 policies in %v", time.Since(start))
 	rbac := genRBAC(150)
 	e := mustEngine(b, kyverno.Config{}, policies...)
 	ctx := context.Background()

@@ -551,3 +551,46 @@ func TestEscapeMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestResourceFiltersAgreeWithKyverno checks the engine's precompiled resourceFilters against
+// Kyverno's own pkg/config matching, for the default list and odd entries.
+func TestResourceFiltersAgreeWithKyverno(t *testing.T) {
+	gvks := []schema.GroupVersionKind{
+		{Version: "v1", Kind: "Event"}, {Version: "v1", Kind: "ConfigMap"}, {Version: "v1", Kind: "Node"},
+		{Version: "v1", Kind: "Pod"}, {Version: "v1", Kind: "Secret"}, {Version: "v1", Kind: "Namespace"},
+		{Version: "v1", Kind: "ServiceAccount"}, {Group: "apps", Version: "v1", Kind: "ReplicaSet"},
+		{Group: "apps", Version: "v1", Kind: "Deployment"}, {Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
+		{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}, {Group: "events.k8s.io", Version: "v1", Kind: "Event"},
+	}
+	subs := []string{"", "binding", "status", "scale", "exec"}
+	namespaces := []string{"", "kyverno", "kube-system", "kube-public", "default", "kube-node-lease", "team-a"}
+	names := []string{"", "x", "kyverno", "kube-system", "kyverno-admission-controller-7d9f", "kyverno:admission-controller", "kyverno-svc.kyverno.svc.tls", "team-a"}
+	configs := []kyverno.Config{
+		{},
+		{ResourceFilters: "[Pod/?*,*,*] [apps/v1/Deployment,team-*,*] [v1/Secret,*,x] [*/scale,*,*] [ConfigMap] [Namespace,team-?] [a,b,c,d] [] [*,kube-public,x?]"},
+	}
+	for ci, cfg := range configs {
+		e := mustEngine(t, cfg)
+		checked, filtered := 0, 0
+		for _, gvk := range gvks {
+			for _, sub := range subs {
+				for _, ns := range namespaces {
+					for _, name := range names {
+						mine, theirs := kyverno.ToFilter(e, gvk, sub, ns, name)
+						if mine != theirs {
+							t.Errorf("config %d: %s/%s %s/%s: engine says %v, Kyverno says %v", ci, gvk, sub, ns, name, mine, theirs)
+						}
+						checked++
+						if theirs {
+							filtered++
+						}
+					}
+				}
+			}
+		}
+		if filtered == 0 || filtered == checked {
+			t.Errorf("config %d: %d of %d combinations filtered, the test shows nothing", ci, filtered, checked)
+		}
+		t.Logf("config %d: %d of %d combinations filtered", ci, filtered, checked)
+	}
+}

@@ -62,6 +62,7 @@ type vpolEntry struct {
 //
 // Errors start with "<Kind>/<name>: " and carry Kyverno's message verbatim after it.
 func ParsePolicy(doc []byte) (*Policy, error) {
+	quiet()
 	doc = bytes.TrimSpace(doc)
 	doc = bytes.TrimPrefix(doc, []byte("---"))
 	if len(bytes.TrimSpace(doc)) == 0 {

@@ -245,11 +245,33 @@ func (p *Policy) cpolMayMatch(f *facts) bool {
 // one condition that is false for the request proves the policy does not apply: the API server would
 // not call Kyverno for it, and the engine would report a matchConditions skip, which Evaluate drops.
 type staticCond struct {
-	op       string // "and", "or", "not", "in", "eq", "ne", "has", "group"
-	field    string // namespace | operation | username (leaves)
+	op       condOp
+	field    reqField // leaves other than opGroup
 	values   []string
 	children []staticCond
 }
+
+type condOp uint8
+
+const (
+	opUnknown condOp = iota
+	opAnd
+	opOr
+	opNot
+	opIn
+	opEq
+	opNe
+	opHas
+	opGroup // '<literal>' in request.userInfo.groups
+)
+
+type reqField uint8
+
+const (
+	fieldNamespace reqField = iota + 1
+	fieldOperation
+	fieldUsername
+)
 
 type tri int8
 
@@ -268,9 +290,9 @@ func triOf(b bool) tri {
 
 func (c *staticCond) eval(f *facts) tri {
 	switch c.op {
-	case "unknown":
+	case opUnknown:
 		return triUnknown
-	case "and":
+	case opAnd:
 		out := triTrue
 		for i := range c.children {
 			switch c.children[i].eval(f) {
@@ -281,7 +303,7 @@ func (c *staticCond) eval(f *facts) tri {
 			}
 		}
 		return out
-	case "or":
+	case opOr:
 		out := triFalse
 		for i := range c.children {
 			switch c.children[i].eval(f) {
@@ -292,7 +314,7 @@ func (c *staticCond) eval(f *facts) tri {
 			}
 		}
 		return out
-	case "not":
+	case opNot:
 		switch c.children[0].eval(f) {
 		case triTrue:
 			return triFalse
@@ -300,35 +322,35 @@ func (c *staticCond) eval(f *facts) tri {
 			return triTrue
 		}
 		return triUnknown
-	case "group":
+	case opGroup:
 		if len(f.userInfo.Groups) == 0 {
 			return triUnknown // no such key: groups
 		}
 		return triOf(slices.Contains(f.userInfo.Groups, c.values[0]))
 	}
 	v := f.requestField(c.field)
-	if c.op == "has" {
+	if c.op == opHas {
 		return triOf(v != "")
 	}
 	if v == "" {
 		return triUnknown // no such key
 	}
 	switch c.op {
-	case "in", "eq":
+	case opIn, opEq:
 		return triOf(slices.Contains(c.values, v))
-	case "ne":
+	case opNe:
 		return triOf(!slices.Contains(c.values, v))
 	}
 	return triUnknown
 }
 
-func (f *facts) requestField(field string) string {
+func (f *facts) requestField(field reqField) string {
 	switch field {
-	case "namespace":
+	case fieldNamespace:
 		return f.namespace
-	case "operation":
+	case fieldOperation:
 		return string(f.operation)
-	case "username":
+	case fieldUsername:
 		return f.userInfo.Username
 	}
 	return ""
@@ -352,12 +374,12 @@ func staticConditions(conds []admissionregistrationv1.MatchCondition) []staticCo
 // toStatic converts an expression to a static condition; ok is false when nothing in it is static. A
 // sub-expression it does not understand becomes an "unknown" node inside && and ||.
 func toStatic(e ast.Expr) (staticCond, bool) {
-	unknown := staticCond{op: "unknown"}
+	unknown := staticCond{op: opUnknown}
 	switch e.Kind() {
 	case ast.SelectKind:
 		if e.AsSelect().IsTestOnly() {
 			if field, ok := requestField(e.AsSelect().Operand(), e.AsSelect().FieldName()); ok {
-				return staticCond{op: "has", field: field}, true
+				return staticCond{op: opHas, field: field}, true
 			}
 		}
 		return unknown, false
@@ -369,9 +391,9 @@ func toStatic(e ast.Expr) (staticCond, bool) {
 	args := call.Args()
 	switch call.FunctionName() {
 	case operators.LogicalAnd, operators.LogicalOr:
-		op := "and"
+		op := opAnd
 		if call.FunctionName() == operators.LogicalOr {
-			op = "or"
+			op = opOr
 		}
 		node := staticCond{op: op}
 		known := false
@@ -384,7 +406,7 @@ func toStatic(e ast.Expr) (staticCond, bool) {
 	case operators.LogicalNot:
 		if len(args) == 1 {
 			if c, ok := toStatic(args[0]); ok {
-				return staticCond{op: "not", children: []staticCond{c}}, true
+				return staticCond{op: opNot, children: []staticCond{c}}, true
 			}
 		}
 		return unknown, false
@@ -393,7 +415,7 @@ func toStatic(e ast.Expr) (staticCond, bool) {
 			return unknown, false
 		}
 		if s, ok := stringLiteral(args[0]); ok && isGroups(args[1]) {
-			return staticCond{op: "group", values: []string{s}}, true
+			return staticCond{op: opGroup, values: []string{s}}, true
 		}
 		field, ok := selectField(args[0])
 		if !ok || args[1].Kind() != ast.ListKind {
@@ -407,11 +429,11 @@ func toStatic(e ast.Expr) (staticCond, bool) {
 			}
 			values = append(values, s)
 		}
-		return staticCond{op: "in", field: field, values: values}, true
+		return staticCond{op: opIn, field: field, values: values}, true
 	case operators.Equals, operators.NotEquals:
-		op := "eq"
+		op := opEq
 		if call.FunctionName() == operators.NotEquals {
-			op = "ne"
+			op = opNe
 		}
 		if len(args) != 2 {
 			return unknown, false
@@ -428,26 +450,30 @@ func toStatic(e ast.Expr) (staticCond, bool) {
 }
 
 // selectField recognises request.namespace, request.operation and request.userInfo.username.
-func selectField(e ast.Expr) (string, bool) {
+func selectField(e ast.Expr) (reqField, bool) {
 	if e.Kind() != ast.SelectKind || e.AsSelect().IsTestOnly() {
-		return "", false
+		return 0, false
 	}
 	return requestField(e.AsSelect().Operand(), e.AsSelect().FieldName())
 }
 
-func requestField(operand ast.Expr, name string) (string, bool) {
+func requestField(operand ast.Expr, name string) (reqField, bool) {
 	switch name {
-	case "namespace", "operation":
+	case "namespace":
 		if isIdent(operand, "request") {
-			return name, true
+			return fieldNamespace, true
+		}
+	case "operation":
+		if isIdent(operand, "request") {
+			return fieldOperation, true
 		}
 	case "username":
 		if operand.Kind() == ast.SelectKind && !operand.AsSelect().IsTestOnly() &&
 			operand.AsSelect().FieldName() == "userInfo" && isIdent(operand.AsSelect().Operand(), "request") {
-			return "username", true
+			return fieldUsername, true
 		}
 	}
-	return "", false
+	return 0, false
 }
 
 // isGroups recognises request.userInfo.groups.
