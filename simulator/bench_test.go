@@ -10,11 +10,11 @@ import (
 	"guardrail.dev/guardrail/compiler"
 	"guardrail.dev/guardrail/compiler/fixtures"
 	"guardrail.dev/guardrail/compiler/load"
+	"guardrail.dev/guardrail/compiler/resources"
 	"guardrail.dev/guardrail/simulator"
 	"guardrail.dev/guardrail/simulator/backend"
 	"guardrail.dev/guardrail/simulator/backend/offline"
 	"guardrail.dev/guardrail/simulator/identity"
-	"guardrail.dev/guardrail/simulator/resources"
 )
 
 // BenchmarkVerdicts measures verdict throughput on the large environment (300 guardrail

@@ -278,3 +278,51 @@ func TestNothingToRun(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestExecGuardrail: a guardrail on kind Pod with CONNECT stops kubectl exec, which the API
+// server admits as a CONNECT of pods/exec carrying PodExecOptions, in both policy kinds.
+func TestExecGuardrail(t *testing.T) {
+	env := `apiVersion: guardrail.dev/v1alpha1
+kind: Environment
+metadata: {name: ex}
+spec:
+  aws: {accountId: "123456789012", region: eu-west-1}
+  cluster: {name: ex, authenticationMode: CONFIG_MAP}
+  permissionSets:
+  - {name: Admin, roleSuffix: abcd, awsAuth: {username: 'admin-{{SessionName}}', groups: [system:masters]}}
+  teams:
+  - {name: ops, permissionSets: [Admin], members: [ann@example.com]}
+  namespaces: [{name: prod}]
+  guardrails:
+  - name: no-exec
+    deny: {people: [ann@example.com], operations: [CONNECT], kinds: [Pod], namespaces: [prod]}
+    message: no exec in prod
+`
+	feature := `Feature: exec
+  Scenario: no exec
+    Given the environment "ex"
+    Given I am "ann@example.com" using permission set "Admin"
+    When I create pods/exec "web" in namespace "prod"
+    Then it is denied by policy "guardrail-no-exec"
+    When I create pods "web" in namespace "prod"
+    Then it is allowed
+`
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ex.feature")
+	if err := os.WriteFile(p, []byte(feature), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"ValidatingPolicy", "ClusterPolicy"} {
+		t.Run(kind, func(t *testing.T) {
+			out, err := compiler.Compile([]load.Source{{Path: "ex.yaml", Data: []byte(env)}}, nil, compiler.Options{PolicyKind: kind})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			res, err := simulator.Run(context.Background(), simulator.Options{Features: []string{p}, Compiled: out, Out: &buf})
+			if err != nil || res.Summary.ScenariosFailed != 0 {
+				t.Fatalf("%v\n%s", err, buf.String())
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"guardrail.dev/guardrail/compiler/model"
+	"guardrail.dev/guardrail/compiler/resources"
 )
 
 // Policy compiles one guardrail into a Kyverno policy of the given kind. A guardrail that
@@ -42,10 +43,10 @@ func validatingPolicy(env *model.Env, g *model.Guardrail) object {
 	if !g.Enforce {
 		action = "Audit"
 	}
-	resources := []string{"*"}
+	matched := []string{"*"}
 	for _, op := range g.Operations {
 		if op == "CONNECT" {
-			resources = []string{"*", "*/*"}
+			matched = []string{"*", "*/*"}
 		}
 	}
 	conditions := []object{
@@ -55,9 +56,13 @@ func validatingPolicy(env *model.Env, g *model.Guardrail) object {
 		{"name": "subjects", "expression": celSubjects(g)},
 	}
 	if len(g.Kinds) > 0 {
+		// Match the resource, not the kind: a CONNECT (kubectl exec) carries PodExecOptions, and
+		// a subresource request the subresource's kind, but their resource is the parent's.
 		var alts []string
 		for _, k := range g.Kinds {
-			if k.Group == "" {
+			if r, err := resources.Lookup(k.String()); err == nil {
+				alts = append(alts, fmt.Sprintf("(request.resource.group == %s && request.resource.resource == %s)", celString(r.GVR.Group), celString(r.GVR.Resource)))
+			} else if k.Group == "" {
 				alts = append(alts, "request.kind.kind == "+celString(k.Kind))
 			} else {
 				alts = append(alts, fmt.Sprintf("(request.kind.group == %s && request.kind.kind == %s)", celString(k.Group), celString(k.Kind)))
@@ -76,7 +81,7 @@ func validatingPolicy(env *model.Env, g *model.Guardrail) object {
 				"resourceRules": []object{{
 					"apiGroups":   []string{"*"},
 					"apiVersions": []string{"*"},
-					"resources":   resources,
+					"resources":   matched,
 					"operations":  g.Operations,
 				}},
 			},
@@ -123,13 +128,23 @@ func clusterPolicy(env *model.Env, g *model.Guardrail) object {
 		action = "Audit"
 	}
 	kinds := []string{"*"}
+	connect := false
+	for _, op := range g.Operations {
+		connect = connect || op == "CONNECT"
+	}
 	if len(g.Kinds) > 0 {
 		kinds = nil
 		for _, k := range g.Kinds {
-			if k.Group == "" {
-				kinds = append(kinds, k.Kind)
-			} else {
-				kinds = append(kinds, k.Group+"/*/"+k.Kind)
+			kind := k.Kind
+			if k.Group != "" {
+				kind = k.Group + "/*/" + k.Kind
+			}
+			kinds = append(kinds, kind)
+			// Kyverno matches a subresource request only by Kind/subresource.
+			if r, err := resources.Lookup(k.String()); err == nil && connect {
+				for _, sub := range resources.ConnectSubresources[r.GVR.GroupResource()] {
+					kinds = append(kinds, kind+"/"+sub)
+				}
 			}
 		}
 	}

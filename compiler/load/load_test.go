@@ -95,6 +95,8 @@ func TestDiagnostics(t *testing.T) {
 			`env.yaml:4:9: error: metadata.name: the environment name "base" is reserved (choose another name: deploy/base holds the policies/ library)`}},
 		{"guardrail in a namespace Kyverno skips", base + strings.NewReplacer("namespaces: [ns1]}", "namespaces: [kube-system]}").Replace(guardrail), []string{
 			`env.yaml:18:72: warning: spec.guardrails[0].deny.namespaces[0]: a default Kyverno install does not admit requests in kube-system (its resourceFilters and webhook namespaceSelector skip it), so this guardrail never applies there (protect it another way (RBAC, or a Kyverno install without this filter))`}},
+		{"unknown kind", base + strings.NewReplacer("namespaces: [ns1]}", "namespaces: [ns1], kinds: [ConfigMapp, example.com/Widget]}").Replace(guardrail), []string{
+			`env.yaml:18:86: error: spec.guardrails[0].deny.kinds[0]: unknown kind "ConfigMapp": the guardrail would match nothing (did you mean "ConfigMap"?)`}},
 		{"account id digits", edit(`"123456789012"`, `"12345"`), []string{
 			`env.yaml:6:20: error: spec.aws.accountId: "12345" is not a 12-digit account ID (an AWS account ID is exactly 12 digits)`}},
 		{"region", edit("region: eu-west-1", "region: europe"), []string{

@@ -10,6 +10,7 @@ import (
 
 	"guardrail.dev/guardrail/compiler/apis/v1alpha1"
 	"guardrail.dev/guardrail/compiler/model"
+	"guardrail.dev/guardrail/compiler/resources"
 )
 
 // AccessPolicies are the AWS managed EKS access policies a permission set may associate.
@@ -539,6 +540,14 @@ func (v *validator) guardrails(psNames, teamNames, people, nsNames map[string]bo
 			kind := model.ParseKind(k)
 			if !kindRe.MatchString(kind.Kind) || (kind.Group != "" && len(validation.IsDNS1123Subdomain(kind.Group)) > 0) {
 				v.errf(kp, "write Kind or group/Kind, for example ConfigMap or apps/Deployment", "%q is not a kind", k)
+			} else if kind.Group == "" || resources.KnownGroup(kind.Group) {
+				if _, err := resources.Lookup(k); err != nil {
+					fix := "write a Kubernetes kind such as ConfigMap, Secret or apps/Deployment; custom resources need their group (example.com/Widget)"
+					if s := nearest(k, resources.Kinds()); s != "" {
+						fix = fmt.Sprintf("did you mean %q?", s)
+					}
+					v.errf(kp, fix, "unknown kind %q: the guardrail would match nothing", k)
+				}
 			}
 		}
 		v.noDuplicates(p+".deny.kinds", d.Kinds, "kind")

@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"guardrail.dev/guardrail/compiler/model"
+	"guardrail.dev/guardrail/compiler/resources"
 	"guardrail.dev/guardrail/simulator/identity"
 	"guardrail.dev/guardrail/simulator/podidentity"
-	"guardrail.dev/guardrail/simulator/resources"
 )
 
 // Layers that decide a request, in the order the API server runs them.

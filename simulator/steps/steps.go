@@ -14,10 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"guardrail.dev/guardrail/compiler/resources"
 	"guardrail.dev/guardrail/simulator/backend"
 	"guardrail.dev/guardrail/simulator/identity"
 	"guardrail.dev/guardrail/simulator/podidentity"
-	"guardrail.dev/guardrail/simulator/resources"
 )
 
 // Suite is what every scenario of a run shares.

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"guardrail.dev/guardrail/simulator/backend"
-	"guardrail.dev/guardrail/simulator/resources"
+	"guardrail.dev/guardrail/compiler/resources"
 )
 
 type canIOptions struct {

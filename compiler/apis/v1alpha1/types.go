@@ -171,7 +171,7 @@ type Guardrail struct {
 	Name string `json:"name"`
 	// Deny says whom the guardrail stops, from which operations, where.
 	Deny Deny `json:"deny"`
-	// Message shown to the person whose request is denied.
+	// Message shown to the person whose request is denied; kept literal ({{ }} and $( ) are escaped).
 	Message string `json:"message"`
 	// Action is Deny (default: the request is refused) or Audit (reported, not refused).
 	Action string `json:"action,omitempty" jsonschema:"enum=Deny,enum=Audit"`
@@ -195,9 +195,13 @@ type Deny struct {
 	ClusterRoles []string `json:"clusterRoles,omitempty"`
 	// Operations denied: CREATE, UPDATE, DELETE, CONNECT.
 	Operations []string `json:"operations" jsonschema:"enum=CREATE,enum=UPDATE,enum=DELETE,enum=CONNECT"`
-	// Namespaces where the guardrail applies (the namespace objects themselves included).
+	// Namespaces where the guardrail applies (the namespace objects themselves included); exact
+	// names. A default Kyverno install never admits requests in kube-system, kube-public,
+	// kube-node-lease and kyverno, so guardrails there never apply.
 	Namespaces []string `json:"namespaces"`
-	// Kinds limits the guardrail to these kinds (for example ConfigMap, apps/Deployment); default all kinds.
+	// Kinds limits the guardrail to these kinds: Kind for the core group, group/Kind otherwise
+	// (ConfigMap, Secret, apps/Deployment, example.com/Widget for a custom resource); default all
+	// kinds. With CONNECT, kind Pod covers kubectl exec, attach and port-forward.
 	Kinds []string `json:"kinds,omitempty"`
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"guardrail.dev/guardrail/compiler/kyverno"
 	"guardrail.dev/guardrail/compiler/model"
+	"guardrail.dev/guardrail/compiler/resources"
 	"guardrail.dev/guardrail/simulator/authz"
 	"guardrail.dev/guardrail/simulator/backend"
 	"guardrail.dev/guardrail/simulator/identity"
@@ -280,6 +281,9 @@ func (b *Backend) admissionRequest(a backend.Action, op string, id *identity.Ide
 	if old == nil {
 		old = obj
 	}
+	if k, ok := resources.ConnectOptionsKind(a.Resource.GVR.GroupResource(), a.Resource.Subresource); ok && op == "CONNECT" {
+		gvk = k // the API server admits kubectl exec as a PodExecOptions
+	}
 	req := kyverno.Request{
 		Operation: op, Kind: gvk, Resource: a.Resource.GVR, SubResource: a.Resource.Subresource,
 		Name: a.Name, Namespace: a.Namespace,
@@ -298,7 +302,7 @@ func (b *Backend) admissionRequest(a backend.Action, op string, id *identity.Ide
 	case "DELETE":
 		req.OldObject = old
 	case "CONNECT":
-		req.Object = nil
+		req.Object = []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":%q}`, gvk.Kind))
 	}
 	return req, nil
 }

@@ -3,7 +3,7 @@ package resources_test
 import (
 	"testing"
 
-	"guardrail.dev/guardrail/simulator/resources"
+	"guardrail.dev/guardrail/compiler/resources"
 )
 
 func TestLookup(t *testing.T) {

@@ -213,3 +213,50 @@ func ForKind(gvk schema.GroupVersionKind) (Resource, error) {
 	}
 	return r, nil
 }
+
+// Kinds returns every known kind, as Kind for the core group and group/Kind otherwise, sorted.
+func Kinds() []string {
+	once.Do(build)
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.gvk.Group == "" {
+			out = append(out, e.gvk.Kind)
+		} else {
+			out = append(out, e.gvk.Group+"/"+e.gvk.Kind)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// KnownGroup reports whether the API group is one of the catalogue's (built-in or Kyverno's);
+// kinds of other groups are custom resources it cannot check.
+func KnownGroup(group string) bool {
+	once.Do(build)
+	for _, e := range entries {
+		if e.gvk.Group == group {
+			return true
+		}
+	}
+	return false
+}
+
+// ConnectSubresources are the subresources that take CONNECT requests (exec, attach,
+// port-forward, proxy), by resource.
+var ConnectSubresources = map[schema.GroupResource][]string{
+	{Resource: "pods"}:     {"attach", "exec", "portforward", "proxy"},
+	{Resource: "services"}: {"proxy"},
+	{Resource: "nodes"}:    {"proxy"},
+}
+
+// ConnectOptionsKind is the kind of a CONNECT request's object: what the API server sends
+// admission for pods/exec (PodExecOptions) and the like.
+func ConnectOptionsKind(gr schema.GroupResource, subresource string) (schema.GroupVersionKind, bool) {
+	kinds := map[string]string{"pods/exec": "PodExecOptions", "pods/attach": "PodAttachOptions", "pods/portforward": "PodPortForwardOptions",
+		"pods/proxy": "PodProxyOptions", "services/proxy": "ServiceProxyOptions", "nodes/proxy": "NodeProxyOptions"}
+	if gr.Group != "" {
+		return schema.GroupVersionKind{}, false
+	}
+	k, ok := kinds[gr.Resource+"/"+subresource]
+	return schema.GroupVersionKind{Version: "v1", Kind: k}, ok
+}
