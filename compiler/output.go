@@ -144,3 +144,32 @@ func splitLines(b []byte) []string {
 	}
 	return lines
 }
+
+// Orphans returns the directories under dir that look like compiled environments (they hold a
+// kustomization.yaml and a rendered.yaml) but that out does not produce: the output of an
+// environment whose file was removed.
+func Orphans(dir string, out *Output) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	produced := map[string]bool{}
+	for _, d := range out.Dirs {
+		produced[d] = true
+	}
+	var orphans []string
+	for _, e := range entries {
+		if !e.IsDir() || produced[e.Name()] {
+			continue
+		}
+		_, errK := os.Stat(filepath.Join(dir, e.Name(), "kustomization.yaml"))
+		_, errR := os.Stat(filepath.Join(dir, e.Name(), RenderedFile))
+		if errK == nil && errR == nil {
+			orphans = append(orphans, filepath.Join(dir, e.Name()))
+		}
+	}
+	return orphans, nil
+}

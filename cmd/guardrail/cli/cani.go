@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"guardrail.dev/guardrail/simulator/backend"
 	"guardrail.dev/guardrail/compiler/resources"
+	"guardrail.dev/guardrail/simulator/backend"
 )
 
 type canIOptions struct {

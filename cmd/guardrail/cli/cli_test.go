@@ -115,6 +115,30 @@ func TestCompileAndCheck(t *testing.T) {
 		errOut != "error: "+out+" is out of date: run guardrail compile and commit the result\n" {
 		t.Fatalf("check of stale output: code %d stdout %q stderr %q", code, stdout, errOut)
 	}
+	// The output of a removed environment is flagged.
+	orphan := filepath.Join(out, "staging")
+	for _, f := range []string{"kustomization.yaml", "rendered.yaml"} {
+		if err := os.MkdirAll(orphan, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(orphan, f), []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(ns, []byte("stale\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "compile", "-q", "-o", out, "--policies", policies, envs)
+	code, _, errOut = run(t, "compile", "--check", "-q", "-o", out, "--policies", policies, envs)
+	if code != cli.ExitFailed || !strings.Contains(errOut, "warning: "+orphan+": no environment produces it any more") {
+		t.Fatalf("orphan: code %d stderr %q", code, errOut)
+	}
+	if err := os.RemoveAll(orphan); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ns, []byte("stale\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// An invalid environment leaves the output untouched.
 	bad := write(t, "bad.yaml", "apiVersion: guardrail.dev/v1alpha1\nkind: Environment\nmetadata: {name: dev}\nspec: {}\n")
 	if code, _, _ := run(t, "compile", "-o", out, "--policies", policies, bad); code != cli.ExitFailed {

@@ -86,12 +86,23 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 	if !o.quiet {
 		printDiagnostics(s, out.Warnings, false)
 	}
+	// With the whole environments directory compiled, a compiled directory no environment
+	// produces is the output of a removed environment.
+	var orphans []string
+	if wholeDirectories(paths) {
+		if orphans, err = compiler.Orphans(o.out, out); err != nil {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
+	}
+	for _, d := range orphans {
+		fmt.Fprintf(s.ErrOut, "warning: %s: no environment produces it any more; delete it so GitOps stops applying it\n", d)
+	}
 	if o.check {
 		diff, err := compiler.Diff(o.out, out)
 		if err != nil {
 			return &ExitError{Code: ExitFailed, Err: err}
 		}
-		if diff != "" {
+		if diff != "" || len(orphans) > 0 {
 			fmt.Fprint(s.Out, diff)
 			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s is out of date: run guardrail compile and commit the result", o.out)}
 		}
@@ -128,4 +139,15 @@ func readLibrary(dir string, explicit bool) ([]load.Source, error) {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	return lib, nil
+}
+
+// wholeDirectories reports whether the paths are directories (or the default), so the
+// compilation covers every environment there is.
+func wholeDirectories(paths []string) bool {
+	for _, p := range paths {
+		if st, err := os.Stat(p); err != nil || !st.IsDir() {
+			return false
+		}
+	}
+	return true
 }
