@@ -52,6 +52,17 @@ Feature: elon.musk cannot change anything in testnamespace
       | update |
       | delete |
 
+  Scenario: elon can still create cluster-scoped objects
+    Given I am "elon.musk@example.com" using permission set "Cell_Infra_Admin"
+    When I create clusterrole "reader"
+    Then it is allowed
+    And policy "guardrail-elon-cannot-touch-testnamespace" does not apply
+
+  Scenario: elon cannot recreate testnamespace either
+    Given I am "elon.musk@example.com" using permission set "Cell_Infra_Admin"
+    When I create namespace "testnamespace"
+    Then it is denied by policy "guardrail-elon-cannot-touch-testnamespace"
+
   Scenario: elon can still read testnamespace
     Given I am "elon.musk@example.com" using permission set "Cell_Infra_Admin"
     When I list configmaps in namespace "testnamespace"

@@ -50,8 +50,11 @@ func validatingPolicy(env *model.Env, g *model.Guardrail) object {
 		}
 	}
 	conditions := []object{
+		// A cluster-scoped request has no request.namespace: reading it would be an error, which
+		// the API server's matchConditions turn into a deny. The Namespace object itself carries
+		// its name in request.namespace on UPDATE and DELETE, and only in request.name on CREATE.
 		{"name": "in-namespaces", "expression": fmt.Sprintf(
-			"request.namespace in %[1]s || (request.kind.group == '' && request.kind.kind == 'Namespace' && request.name in %[1]s)",
+			"(has(request.namespace) && request.namespace in %[1]s) || (request.resource.group == '' && request.resource.resource == 'namespaces' && request.name in %[1]s)",
 			celList(g.Namespaces))},
 		{"name": "subjects", "expression": celSubjects(g)},
 	}
@@ -95,14 +98,14 @@ func validatingPolicy(env *model.Env, g *model.Guardrail) object {
 func celSubjects(g *model.Guardrail) string {
 	var alts []string
 	if len(g.Usernames) > 0 {
-		alts = append(alts, "request.userInfo.username in "+celList(g.Usernames))
+		alts = append(alts, "(has(request.userInfo.username) && request.userInfo.username in "+celList(g.Usernames)+")")
 	}
 	for _, p := range g.UsernamePatterns {
-		alts = append(alts, fmt.Sprintf("(request.userInfo.username.startsWith(%s) && request.userInfo.username.endsWith(%s) && size(request.userInfo.username) > %d)",
+		alts = append(alts, fmt.Sprintf("(has(request.userInfo.username) && request.userInfo.username.startsWith(%s) && request.userInfo.username.endsWith(%s) && size(request.userInfo.username) > %d)",
 			celString(p.Prefix), celString(p.Suffix), len(p.Prefix)+len(p.Suffix)))
 	}
 	if len(g.Groups) > 0 {
-		alts = append(alts, fmt.Sprintf("request.userInfo.groups.exists(g, g in %s)", celList(g.Groups)))
+		alts = append(alts, fmt.Sprintf("(has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in %s))", celList(g.Groups)))
 	}
 	if len(alts) == 0 {
 		return "true"

@@ -35,6 +35,11 @@
 //     "skip"; live, the API server evaluates those conditions itself (Kyverno copies them into the
 //     policy's webhook) and never calls Kyverno, so such a skip is not reported.
 //
+// Matching subresources: Kyverno matches a subresource request on the parent kind ("Pod/exec",
+// "Deployment/scale"); kinds: ["*"] matches no subresource, "*/*" matches them all. kubectl exec is
+// CONNECT pods/exec, with the PodExecOptions as Object, on which Kyverno sets the request namespace,
+// so `namespaces` applies (see TestConnectExec).
+//
 // Verdict.Results lists every rule that matched; a rule or policy that did not match gives no Result
 // (Kyverno's RuleResponse list is empty for it), which is what an explanation should show as "not
 // applicable" rather than "pass".
@@ -104,5 +109,7 @@
 // policy's failurePolicy, Fail by default: the request is denied. A false condition wins over an error
 // in another one, so only the users named in the policy are affected, but all their cluster-scoped
 // requests are. Guard such conditions with has(): "has(request.namespace) && request.namespace in
-// [...]". On DELETE a ValidatingPolicy sees object as an empty map, not null.
+// [...]". A matchConstraints.namespaceSelector is no way out: like a webhook's, it does not restrict
+// cluster-scoped objects (other than Namespace objects), so such a policy applies to all of them. On
+// DELETE a ValidatingPolicy sees object as an empty map, not null.
 package kyverno

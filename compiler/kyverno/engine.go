@@ -153,7 +153,11 @@ func NewEngine(policies []*Policy, cfg Config) (*Engine, error) {
 		switch p.Kind {
 		case KindClusterPolicy:
 		case KindValidatingPolicy:
-			for _, c := range p.compiled {
+			compiled, err := p.compile()
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range compiled {
 				e.vpolIndex[c.policy.Policy] = i
 			}
 		default:
@@ -199,14 +203,20 @@ func (e *Engine) Evaluate(ctx context.Context, req Request, rbac RBAC) (Verdict,
 		clusterRoles: v.ClusterRoles,
 		namespace:    req.Namespace,
 	}
-	// engine.matches matches the new object, or the old one when there is no new one (DELETE).
+	// engine.matches matches the new object, or the old one when there is no new one (DELETE), as
+	// pkg/utils/admission.ConvertResource made it: kind from the request, namespace from the request
+	// unless it is a Namespace.
 	matched := newMeta
 	if object == nil {
 		matched = oldMeta
 	}
-	f.resourceNamespace = matched.Metadata.Namespace
-	if matched.Kind == "Namespace" {
+	switch {
+	case req.Kind.Kind == "Namespace":
 		f.resourceNamespace = matched.Metadata.Name
+	case req.Namespace != "":
+		f.resourceNamespace = req.Namespace
+	default:
+		f.resourceNamespace = matched.Metadata.Namespace
 	}
 	requestInfo := kyvernov2.RequestInfo{Roles: v.Roles, ClusterRoles: v.ClusterRoles, AdmissionUserInfo: req.UserInfo, DryRun: req.DryRun}
 	f.ignoreUserInfo = datautils.DeepEqual(requestInfo, kyvernov2.RequestInfo{})

@@ -53,10 +53,10 @@ func genClusterPolicy(i int, user, namespace string) string {
       subjects:
       - kind: User
         name: "%s*"`, namespace, user[:len(user)-3])
-	case 4: // namespaceSelector and an exclude
+	case 4: // namespaceSelector and an exclude; "*/*" also matches subresources, "*" does not
 		match = fmt.Sprintf(`      any:
       - resources:
-          kinds: ["*"]
+          kinds: ["*/*"]
           namespaceSelector:
             matchLabels:
               team: %s
@@ -267,6 +267,14 @@ func genRequests(users, namespaces int) []kyverno.Request {
 					out = append(out, r)
 				}
 			}
+			// kubectl exec: CONNECT pods/exec, the options as Object
+			out = append(out, kyverno.Request{
+				Operation: "CONNECT", Kind: schema.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"},
+				Resource: schema.GroupVersionResource{Version: "v1", Resource: "pods"}, SubResource: "exec",
+				Name: "p", Namespace: genNamespace(n), NamespaceLabels: map[string]string{"team": genNamespace(n)},
+				Object:   []byte(`{"kind":"PodExecOptions","apiVersion":"v1","stdin":true,"command":["sh"]}`),
+				UserInfo: authenticationv1.UserInfo{Username: genUser(u), Groups: []string{genUser(u) + "-group"}},
+			})
 		}
 	}
 	return out

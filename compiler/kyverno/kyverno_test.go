@@ -366,6 +366,13 @@ func TestValidatingPolicyClusterScoped(t *testing.T) {
 	}
 	seed := mustParse(t, string(readFixture(t, "guardrail-elon-cannot-touch-testnamespace.yaml")))
 	corrected := mustParse(t, correctedVP)
+	// A namespaceSelector does not restrict cluster-scoped objects either (Kubernetes matching rules):
+	// this shape denies elon every ClusterRole.
+	selector := mustParse(t, strings.NewReplacer(
+		"name: corrected", "name: by-selector",
+		"  matchConstraints:\n", "  matchConstraints:\n    namespaceSelector:\n      matchExpressions:\n      - {key: kubernetes.io/metadata.name, operator: In, values: [testnamespace]}\n",
+		"  - name: in-namespaces\n    expression: \"has(request.namespace) && request.namespace in ['testnamespace']\"\n", "",
+	).Replace(correctedVP))
 	tests := []struct {
 		name    string
 		policy  *kyverno.Policy
@@ -379,6 +386,10 @@ func TestValidatingPolicyClusterScoped(t *testing.T) {
 		}}},
 		{"example shape lets john create a ClusterRole", seed, clusterRole(john), true, nil},
 		{"corrected shape lets elon create a ClusterRole", corrected, clusterRole(elon), true, nil},
+		{"namespaceSelector shape denies elon a ClusterRole", selector, clusterRole(elon), false, []kyverno.Result{{
+			PolicyKind: kyverno.KindValidatingPolicy, Policy: "by-selector", Status: "fail", Message: seedVPMessage, Enforce: true, Denies: true,
+		}}},
+		{"namespaceSelector shape lets elon work in default", selector, cmRequest("CREATE", "default", elon), true, nil},
 		{"corrected shape denies elon in testnamespace", corrected, cmRequest("UPDATE", "testnamespace", elon), false, []kyverno.Result{{
 			PolicyKind: kyverno.KindValidatingPolicy, Policy: "corrected", Status: "fail", Message: seedVPMessage, Enforce: true, Denies: true,
 		}}},
@@ -592,5 +603,77 @@ func TestResourceFiltersAgreeWithKyverno(t *testing.T) {
 			t.Errorf("config %d: %d of %d combinations filtered, the test shows nothing", ci, filtered, checked)
 		}
 		t.Logf("config %d: %d of %d combinations filtered", ci, filtered, checked)
+	}
+}
+
+// TestConnectExec: `kubectl exec` is CONNECT pods/exec with the PodExecOptions as Object. Kyverno
+// matches it on the parent kind and the subresource ("Pod/exec"; "*" matches no subresource, "*/*"
+// all of them) and puts the request namespace on the options object, so `namespaces` works.
+func TestConnectExec(t *testing.T) {
+	execPolicy := mustParse(t, `apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: no-exec
+spec:
+  background: false
+  rules:
+  - name: no-exec
+    match:
+      any:
+      - resources:
+          kinds: ["Pod/exec"]
+          namespaces: [testnamespace]
+        subjects:
+        - kind: User
+          name: cell-infra-elon.musk-example.com
+    validate:
+      failureAction: Enforce
+      message: "no exec"
+      deny:
+        conditions:
+          any:
+          - key: "{{ request.operation }}"
+            operator: Equals
+            value: CONNECT
+`)
+	seed := mustParse(t, string(readFixture(t, "block-cluster-admin-from-ns.yaml")))
+	exec := func(ns string) kyverno.Request {
+		return kyverno.Request{
+			Operation: "CONNECT", Kind: schema.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"},
+			Resource: schema.GroupVersionResource{Version: "v1", Resource: "pods"}, SubResource: "exec",
+			Name: "p", Namespace: ns, Object: []byte(`{"kind":"PodExecOptions","apiVersion":"v1","command":["sh"]}`),
+			UserInfo: authenticationv1.UserInfo{Username: elon, Groups: mastersGroups},
+		}
+	}
+	e := mustEngine(t, kyverno.Config{}, execPolicy, seed)
+	tests := []struct {
+		name    string
+		req     kyverno.Request
+		allowed bool
+		results []kyverno.Result
+	}{
+		{"exec in testnamespace", exec("testnamespace"), false, []kyverno.Result{{
+			PolicyKind: kyverno.KindClusterPolicy, Policy: "no-exec", Rule: "no-exec", Status: "fail", Message: "no exec",
+			Enforce: true, Denies: true, ValidationIndex: -1,
+		}}},
+		{"exec elsewhere", exec("default"), true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := e.Evaluate(context.Background(), tt.req, bootstrapRBAC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Allowed != tt.allowed || !reflect.DeepEqual(v.Results, tt.results) {
+				t.Errorf("Allowed = %v, Results = %+v\nwant Allowed = %v, Results = %+v", v.Allowed, v.Results, tt.allowed, tt.results)
+			}
+		})
+	}
+	kyverno.SetPrefilter(e, false)
+	for _, tt := range tests {
+		v, err := e.Evaluate(context.Background(), tt.req, bootstrapRBAC)
+		if err != nil || v.Allowed != tt.allowed || !reflect.DeepEqual(v.Results, tt.results) {
+			t.Errorf("%s without prefilter: %+v %v", tt.name, v, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
@@ -40,8 +41,13 @@ type Policy struct {
 	cpol  *kyvernov1.ClusterPolicy
 	rules []cpolRule // ClusterPolicy: match blocks of every rule, autogen rules included, for the prefilter
 
-	vpol     *policiesv1beta1.ValidatingPolicy
-	compiled []vpolEntry // ValidatingPolicy: the compiled policy plus its autogen variants
+	vpol *policiesv1beta1.ValidatingPolicy
+	// compiled is the ValidatingPolicy compiled for the engine, with its autogen variants; it is
+	// built on first use by NewEngine, so that validating policies (guardrail compile) does not
+	// pay for a second CEL compilation.
+	compileOnce sync.Once
+	compiled    []vpolEntry
+	compileErr  error
 }
 
 // vpolEntry is one compiled ValidatingPolicy as the vpol engine sees it, with its static prefilter.
@@ -173,22 +179,32 @@ func newValidatingPolicy(pol *policiesv1beta1.ValidatingPolicy) (*Policy, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", id, err)
 	}
-	provider, err := vpolengine.NewProvider(vpolcompiler.NewCompiler(), []policiesv1beta1.ValidatingPolicyLike{pol}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", id, err)
-	}
-	compiled, err := provider.Fetch(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", id, err)
-	}
 	p := &Policy{Kind: KindValidatingPolicy, Name: pol.GetName(), Warnings: warnings, vpol: pol}
-	for _, c := range compiled {
-		p.compiled = append(p.compiled, vpolEntry{
-			policy: c,
-			pre:    staticConditions(c.Policy.GetValidatingPolicySpec().MatchConditions),
-		})
-	}
 	return p, nil
+}
+
+// compile compiles a ValidatingPolicy for the engine, once.
+func (p *Policy) compile() ([]vpolEntry, error) {
+	p.compileOnce.Do(func() {
+		id := KindValidatingPolicy + "/" + p.Name
+		provider, err := vpolengine.NewProvider(vpolcompiler.NewCompiler(), []policiesv1beta1.ValidatingPolicyLike{p.vpol}, nil)
+		if err != nil {
+			p.compileErr = fmt.Errorf("%s: %w", id, err)
+			return
+		}
+		compiled, err := provider.Fetch(context.Background())
+		if err != nil {
+			p.compileErr = fmt.Errorf("%s: %w", id, err)
+			return
+		}
+		for _, c := range compiled {
+			p.compiled = append(p.compiled, vpolEntry{
+				policy: c,
+				pre:    staticConditions(c.Policy.GetValidatingPolicySpec().MatchConditions),
+			})
+		}
+	})
+	return p.compiled, p.compileErr
 }
 
 // String returns "<Kind>/<name>".

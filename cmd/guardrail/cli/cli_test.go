@@ -188,7 +188,7 @@ func TestCanI(t *testing.T) {
 
 func TestSimulateExitCodes(t *testing.T) {
 	src := []string{"--environments", envs, "--policies", policies}
-	if code, out, errOut := run(t, append([]string{"simulate"}, append(src, features)...)...); code != 0 || !strings.Contains(out, "40 scenarios (40 passed, 0 failed)") {
+	if code, out, errOut := run(t, append([]string{"simulate"}, append(src, features)...)...); code != 0 || !strings.Contains(out, "42 scenarios (42 passed, 0 failed)") {
 		t.Errorf("repository features: code %d stderr %q tail %q", code, errOut, out[max(0, len(out)-200):])
 	}
 	failing := write(t, "f.feature", "Feature: f\n  Scenario: s\n    Given the environment \"dev\"\n    Given I am \"alice@example.com\" using permission set \"Developer\"\n    When I delete namespaces \"loki\"\n    Then it is allowed\n")

@@ -290,8 +290,10 @@ func (b *Backend) admissionRequest(a backend.Action, op string, id *identity.Ide
 		UserInfo:        authenticationv1.UserInfo{Username: id.Username, UID: id.UID, Groups: id.Groups, Extra: extra(id.Extra)},
 		NamespaceLabels: b.nsLabels[a.Namespace],
 	}
-	if a.Resource.GVK.Kind == "Namespace" && a.Resource.Subresource == "" {
-		req.Namespace = "" // namespaces are cluster-scoped; Kyverno matches them by name
+	if a.Resource.GVK.Kind == "Namespace" && a.Resource.Subresource == "" && op == "CREATE" {
+		// On CREATE a namespace request has no namespace; on UPDATE and DELETE the API server
+		// takes it from the URL (/api/v1/namespaces/NAME), so it is the namespace's own name.
+		req.Namespace = ""
 		req.NamespaceLabels = nil
 	}
 	switch op {
