@@ -43,6 +43,8 @@ LOCAL_TOOLS     := simulator/backend/local/tools
 LOCAL_APISERVER := bin/guardrail-kube-apiserver
 LOCAL_KYVERNO   := bin/guardrail-kyverno
 LOCAL_LDFLAGS   := -s -w
+LOCAL_K8S_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=v1.36.3 -X $(p).gitMajor=1 -X $(p).gitMinor=36 -X $(p).gitTreeState=clean)
 
 .PHONY: local-tools test-local
 
@@ -50,7 +52,7 @@ local-tools: $(LOCAL_APISERVER) $(LOCAL_KYVERNO) ## build the local control plan
 
 $(LOCAL_APISERVER): $(LOCAL_TOOLS)/go.mod $(LOCAL_TOOLS)/go.sum $(wildcard $(LOCAL_TOOLS)/kube-apiserver/*.go)
 	@mkdir -p $(@D)
-	cd $(LOCAL_TOOLS) && GOWORK=off $(GO) build -ldflags='$(LOCAL_LDFLAGS)' -o $(CURDIR)/$@ ./kube-apiserver
+	cd $(LOCAL_TOOLS) && GOWORK=off $(GO) build -ldflags='$(LOCAL_LDFLAGS) $(LOCAL_K8S_LDFLAGS)' -o $(CURDIR)/$@ ./kube-apiserver
 
 $(LOCAL_KYVERNO): $(LOCAL_TOOLS)/kyverno/go.mod $(LOCAL_TOOLS)/kyverno/go.sum
 	@mkdir -p $(@D)

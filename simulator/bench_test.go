@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,17 +49,32 @@ func BenchmarkVerdicts(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	b.ResetTimer()
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		r := reqs[n%len(reqs)]
-		if _, err := be.Do(ctx, r.p, r.a); err != nil {
-			b.Fatal(err)
+	b.Run("serial", func(b *testing.B) {
+		start := time.Now()
+		n := 0
+		for b.Loop() {
+			r := reqs[n%len(reqs)]
+			if _, err := be.Do(ctx, r.p, r.a); err != nil {
+				b.Fatal(err)
+			}
+			n++
 		}
-		n++
-	}
-	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "verdicts/s")
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "verdicts/s")
+	})
+	b.Run("parallel", func(b *testing.B) {
+		var next atomic.Int64
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r := reqs[int(next.Add(1))%len(reqs)]
+				if _, err := be.Do(ctx, r.p, r.a); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "verdicts/s")
+	})
 }
 
 // BenchmarkSimulateRepository is guardrail simulate over the repository's features, start-up

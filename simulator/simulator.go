@@ -53,6 +53,9 @@ type Options struct {
 	Tags string
 	// Randomize shuffles the scenarios with this seed (0: file order).
 	Randomize int64
+	// Concurrency runs this many scenarios at once (0 or 1: one at a time). Reports keep file
+	// order either way.
+	Concurrency int
 }
 
 // Result of a run.
@@ -120,13 +123,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	var cucumber bytes.Buffer
 	godogOpts := &godog.Options{
-		Format:    "cucumber",
-		Paths:     opts.Features,
-		Tags:      opts.Tags,
-		Strict:    true,
-		Output:    &cucumber,
-		NoColors:  true,
-		Randomize: opts.Randomize,
+		Format:      "cucumber",
+		Paths:       opts.Features,
+		Tags:        opts.Tags,
+		Strict:      true,
+		Output:      &cucumber,
+		NoColors:    true,
+		Randomize:   opts.Randomize,
+		Concurrency: opts.Concurrency,
 	}
 	backends := map[string]backend.Backend{}
 	var backendErr error

@@ -60,13 +60,14 @@ func (o *sourceOptions) compile(s Streams) (*compiler.Output, error) {
 
 type simulateOptions struct {
 	sourceOptions
-	env     string
-	backend string
-	format  string
-	out     string
-	tags    string
-	seed    int64
-	noColor bool
+	env      string
+	backend  string
+	format   string
+	out      string
+	tags     string
+	seed     int64
+	parallel int
+	noColor  bool
 }
 
 // NewSimulateCommand returns guardrail simulate.
@@ -102,7 +103,8 @@ bad environment), 3 backend unavailable.`,
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
 	f.Int64Var(&o.seed, "random-seed", 0, "run scenarios in an order shuffled with this seed (0: file order)")
-	f.BoolVar(&o.noColor, "no-color", false, "never colour the pretty report")
+	f.BoolVar(&o.noColor, "no-color", false, "never colour the pretty report (also when NO_COLOR is set)")
+	f.IntVar(&o.parallel, "concurrency", 1, "run this many scenarios at once; reports keep file order")
 	return cmd
 }
 
@@ -153,7 +155,8 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 	}
 	res, err := simulator.Run(ctx, simulator.Options{
 		Features: paths, Compiled: compiled, DefaultEnv: o.env, Format: o.format, Out: out,
-		Color: o.out == "" && !o.noColor && isTerminal(s.Out), Tags: o.tags, Randomize: o.seed,
+		Color: o.out == "" && !o.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(s.Out), Tags: o.tags, Randomize: o.seed,
+		Concurrency: o.parallel,
 	})
 	if file != nil {
 		if cerr := file.Close(); err == nil && cerr != nil {

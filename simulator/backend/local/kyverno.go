@@ -81,6 +81,7 @@ func (c *ControlPlane) startKyverno(ctx context.Context, kube kubernetes.Interfa
 	if err != nil {
 		return err
 	}
+	c.logf("applied %d Kyverno CRDs", len(names))
 	if err := createKyvernoNamespace(ctx, kube, opts.KyvernoConfig); err != nil {
 		return err
 	}
@@ -89,6 +90,8 @@ func (c *ControlPlane) startKyverno(ctx context.Context, kube kubernetes.Interfa
 	}); err != nil {
 		return err
 	}
+
+	c.logf("Kyverno CRDs established")
 
 	port, err := freePort()
 	if err != nil {
@@ -111,6 +114,9 @@ func (c *ControlPlane) startKyverno(ctx context.Context, kube kubernetes.Interfa
 		"--controllerRuntimeMetricsAddress=0",
 		"--disableLogColor",
 		"--autoMemLimitEnabled=false",
+		// Its own CA and serving certificate: ECDSA keys are generated in a few milliseconds,
+		// RSA ones take seconds on a small machine.
+		"--tlsKeyAlgorithm=ECDSA",
 	}
 	args = append(args, opts.KyvernoArgs...)
 	env := []string{
@@ -147,6 +153,7 @@ func (c *ControlPlane) startKyverno(ctx context.Context, kube kubernetes.Interfa
 	}); err != nil {
 		return err
 	}
+	c.logf("Kyverno's webhooks registered")
 	return c.waitFor(ctx, "Kyverno's webhook server", func(ctx context.Context) (bool, error) {
 		return webhookServerUp(ctx, port, caBundle)
 	})

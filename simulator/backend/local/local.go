@@ -106,6 +106,8 @@ type ControlPlane struct {
 	KyvernoWebhookPort int
 
 	config *rest.Config
+	logs   io.Writer
+	began  time.Time
 
 	mu       sync.Mutex
 	procs    []*process
@@ -149,7 +151,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &ControlPlane{Dir: dir, stopped: make(chan struct{})}
+	c := &ControlPlane{Dir: dir, stopped: make(chan struct{}), logs: opts.Logs, began: time.Now()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -166,6 +168,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.logf("kube-apiserver ready")
 	if err := c.startControllerManager(apiserverBin, opts.Logs); err != nil {
 		return nil, err
 	}
@@ -179,6 +182,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}); err != nil {
 		return nil, err
 	}
+	c.logf("control plane ready")
 
 	ok = true
 	go func() {
@@ -234,6 +238,8 @@ func (c *ControlPlane) startAPIServer(ctx context.Context, bin string, opts Opti
 		"--service-account-key-file=" + p.SAPubFile,
 		"--service-account-signing-key-file=" + p.SAKeyFile,
 		"--service-cluster-ip-range=10.96.0.0/16",
+		// The kubernetes Service cannot have a loopback endpoint; nothing here needs it.
+		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 	}
 	if w := opts.Webhooks; w != nil {
@@ -372,6 +378,13 @@ func (c *ControlPlane) Stop() error {
 		close(c.stopped)
 	})
 	return c.stopErr
+}
+
+// logf writes a progress line, with the time since Start began, to Options.Logs.
+func (c *ControlPlane) logf(format string, args ...any) {
+	if c.logs != nil {
+		fmt.Fprintf(c.logs, "[local] %s: %s\n", time.Since(c.began).Round(time.Millisecond), fmt.Sprintf(format, args...))
+	}
 }
 
 func (c *ControlPlane) add(p *process) {

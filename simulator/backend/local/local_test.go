@@ -39,20 +39,14 @@ func TestIntegrationControlPlane(t *testing.T) {
 	if err := CheckBinaries("", true); err != nil {
 		var missing *MissingBinaryError
 		if errors.As(err, &missing) {
-			t.Skipf("skipping: %v (run `%s` in the repository root first)", err, BuildCommand)
+			t.Skipf("skipping: %v", err)
 		}
 		t.Fatal(err)
 	}
-	// GUARDRAIL_LOCAL_LOGS=1 shows the control plane's output.
-	var logs io.Writer
-	if os.Getenv("GUARDRAIL_LOCAL_LOGS") != "" {
-		logs = os.Stderr
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	begin := time.Now()
-	cp, err := Start(ctx, Options{Kyverno: true, Logs: logs})
+	cp, err := Start(ctx, Options{Kyverno: true, Logs: testLogs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +81,9 @@ func TestIntegrationControlPlane(t *testing.T) {
 	}
 	policy := objs[0]
 	message := policyMessage(t, policy)
-	dyn := dynamic.NewForConfigOrDie(cp.RESTConfig())
+	quiet := cp.RESTConfig()
+	quiet.WarningHandler = rest.NoWarnings{} // kyverno.io/v1 ClusterPolicy is deprecated
+	dyn := dynamic.NewForConfigOrDie(quiet)
 	if _, err := dyn.Resource(clusterPolicyGVR).Create(ctx, policy, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create ClusterPolicy: %v", err)
 	}
@@ -197,12 +193,12 @@ func TestIntegrationStopOnCancel(t *testing.T) {
 		t.Skip("integration test: starts kube-apiserver and kube-controller-manager")
 	}
 	if err := CheckBinaries("", false); err != nil {
-		t.Skipf("skipping: %v (run `%s` in the repository root first)", err, BuildCommand)
+		t.Skipf("skipping: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	begin := time.Now()
-	cp, err := Start(ctx, Options{})
+	cp, err := Start(ctx, Options{Logs: testLogs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +322,14 @@ func TestKyvernoCRDDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "kyverno", "kyverno.io_clusterpolicies.yaml")); err != nil {
 		t.Error(err)
 	}
+}
+
+// testLogs is where the control plane's output goes: GUARDRAIL_LOCAL_LOGS=1 shows it.
+func testLogs() io.Writer {
+	if os.Getenv("GUARDRAIL_LOCAL_LOGS") != "" {
+		return os.Stderr
+	}
+	return nil
 }
 
 func policyMessage(t *testing.T, policy *unstructured.Unstructured) string {

@@ -53,6 +53,10 @@ func (p *process) exited() error {
 
 // stop sends SIGTERM to the process group, then SIGKILL after grace, and waits for the exit.
 func (p *process) stop(grace time.Duration) {
+	began := time.Now()
+	defer func() {
+		p.log.note(fmt.Sprintf("(guardrail: stopped in %s)", time.Since(began).Round(time.Millisecond)))
+	}()
 	pgid := p.pid()
 	select {
 	case <-p.done:
@@ -116,6 +120,13 @@ func (s *logSink) line(l string) {
 	if s.out != nil {
 		fmt.Fprintf(s.out, "%s%s\n", s.prefix, l)
 	}
+}
+
+// note adds a line of guardrail's own.
+func (s *logSink) note(l string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.line(l)
 }
 
 func (s *logSink) flush() {

@@ -1,3 +1,7 @@
+// The local control plane's kube-apiserver (with embedded etcd and the kube-controller-manager
+// as a subcommand), kept out of the main module so guardrail itself never links Kubernetes'
+// servers. Built by `make local-tools` into bin/guardrail-kube-apiserver. Every staging module
+// is pinned to the v0.36.3 release that k8s.io/kubernetes v1.36.3 ships with.
 module guardrail.dev/guardrail/simulator/backend/local/tools
 
 go 1.26.6

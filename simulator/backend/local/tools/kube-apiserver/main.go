@@ -38,7 +38,7 @@ func runAPIServer(args []string) int {
 	dataDir := fs.String("etcd-data-dir", "", "embedded etcd data directory (required)")
 	clientPort := fs.Int("etcd-client-port", 0, "embedded etcd client port on 127.0.0.1 (0: a free port)")
 	peerPort := fs.Int("etcd-peer-port", 0, "embedded etcd peer port on 127.0.0.1 (0: a free port)")
-	logLevel := fs.String("etcd-log-level", "warn", "embedded etcd log level (debug, info, warn, error)")
+	logLevel := fs.String("etcd-log-level", "error", "embedded etcd log level (debug, info, warn, error)")
 	noFsync := fs.Bool("etcd-unsafe-no-fsync", true, "skip fsync in etcd: the data is throwaway")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: guardrail-kube-apiserver [etcd flags] -- <kube-apiserver flags>")

@@ -1,3 +1,9 @@
+// Kyverno v1.19.1's admission controller for the local control plane, built by
+// `make local-tools` into bin/guardrail-kyverno straight from the tool package below. A
+// module of its own because Kyverno needs its fork of k8s.io/pod-security-admission, while
+// kube-apiserver (../go.mod) must keep the upstream v0.36.3 one: the fork's Pod Security
+// checks differ (procMount, for one), so sharing a module would change the API server's
+// PodSecurity admission.
 module guardrail.dev/guardrail/simulator/backend/local/tools/kyverno
 
 go 1.26.6
