@@ -77,7 +77,7 @@ func Decode(path string, data []byte) (*File, Diagnostics) {
 	f := &File{Path: path, Env: &v1alpha1.Environment{}, pos: map[string]position{}}
 	var ds Diagnostics
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
+	if err := dec.Decode(&extra); err == nil && !emptyDocument(&extra) {
 		ds = append(ds, Diagnostic{File: path, Line: extra.Line, Column: extra.Column, Severity: Error,
 			Message: "a second YAML document", Fix: "put each environment in a file of its own"})
 	}
@@ -273,4 +273,12 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// emptyDocument reports whether a document holds nothing (a trailing "---").
+func emptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	return n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }

@@ -102,7 +102,7 @@ func TestDiagnostics(t *testing.T) {
 		{"region", edit("region: eu-west-1", "region: europe"), []string{
 			`env.yaml:6:44: error: spec.aws.region: "europe" is not an AWS region (write a region such as eu-west-1 or ap-northeast-2)`}},
 		{"authentication mode", edit("authenticationMode: API_AND_CONFIG_MAP", "authenticationMode: API_AND_CONFIGMAP"), []string{
-			`env.yaml:7:42: error: spec.cluster.authenticationMode: "API_AND_CONFIGMAP" is not allowed (did you mean "API_AND_CONFIG_MAP"? (allowed: API, API_AND_CONFIG_MAP, CONFIG_MAP))`}},
+			`env.yaml:7:42: error: spec.cluster.authenticationMode: "API_AND_CONFIGMAP" is not allowed (did you mean "API_AND_CONFIG_MAP"? allowed: API, API_AND_CONFIG_MAP, CONFIG_MAP)`}},
 		{"missing cluster name", edit("{name: t, authenticationMode", "{authenticationMode"), []string{
 			`env.yaml:7:12: error: spec.cluster.name: required field is missing or empty (give the EKS cluster's name)`}},
 		{"unknown permission set", edit("permissionSets: [Admin]", "permissionSets: [Admn]"), []string{
@@ -137,7 +137,7 @@ func TestDiagnostics(t *testing.T) {
 			`env.yaml:11:25: error: spec.permissionSets[0].awsAuth.username: "admin-*-{{SessionName}}" contains * or ?, which Kyverno would read as wildcards (remove * and ?)`}},
 		{"access policy name and scopes", edit(`awsAuth: {username: "admin-{{SessionName}}", groups: [system:masters]}`,
 			"accessEntry:\n      accessPolicies:\n      - {policy: AmazonEKSViewerPolicy, scope: {type: cluster, namespaces: [a]}}\n      - {policy: AmazonEKSEditPolicy, scope: {type: namespace}}\n      - {policy: AmazonEKSEditPolicy, scope: {type: namespace, namespaces: [a*b, Bad]}}"), []string{
-			`env.yaml:13:18: error: spec.permissionSets[0].accessEntry.accessPolicies[0].policy: "AmazonEKSViewerPolicy" is not allowed (did you mean "AmazonEKSViewPolicy"? (allowed: AmazonEKSAdminPolicy, AmazonEKSAdminViewPolicy, AmazonEKSClusterAdminPolicy, AmazonEKSEditPolicy, AmazonEKSSecretReaderPolicy, AmazonEKSViewPolicy))`,
+			`env.yaml:13:18: error: spec.permissionSets[0].accessEntry.accessPolicies[0].policy: "AmazonEKSViewerPolicy" is not allowed (did you mean "AmazonEKSViewPolicy"? allowed: AmazonEKSAdminPolicy, AmazonEKSAdminViewPolicy, AmazonEKSClusterAdminPolicy, AmazonEKSEditPolicy, AmazonEKSSecretReaderPolicy, AmazonEKSViewPolicy)`,
 			`env.yaml:13:76: error: spec.permissionSets[0].accessEntry.accessPolicies[0].scope.namespaces: a cluster scope takes no namespaces (remove namespaces, or use type: namespace)`,
 			`env.yaml:14:46: error: spec.permissionSets[0].accessEntry.accessPolicies[1].scope.namespaces: a namespace scope needs namespaces (list the namespaces, for example [app-payments, dev-*])`,
 			`env.yaml:15:18: error: spec.permissionSets[0].accessEntry.accessPolicies[2].policy: policy AmazonEKSEditPolicy is associated twice (merge the scopes into one association: EKS keeps one association per policy and entry)`,
@@ -156,6 +156,9 @@ func TestDiagnostics(t *testing.T) {
 			`env.yaml:18:21: error: spec.podIdentities[0].serviceAccount: "loki_sa" is not a valid service account name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*') (use lower case letters, digits, '-' and '.')`,
 			`env.yaml:19:14: error: spec.podIdentities[0].roleArn: role is in account 999999999999, not 123456789012 (the role must be in the cluster's account (EKS checks iam:PassRole); put a cross-account role in targetRoleArn)`,
 			`env.yaml:20:12: error: spec.podIdentities[0].tags["aws:x"]: tag keys starting with aws: are reserved (choose another key)`}},
+		{"trailing document separator", base + "---\n", nil},
+		{"reserved label", base + "  namespaces: [{name: a, labels: {guardrail.dev/team: x}}]\n", []string{
+			`env.yaml:16:35: error: spec.namespaces[0].labels["guardrail.dev/team"]: label "guardrail.dev/team" is reserved (remove it: the API server or guardrail sets it)`}},
 		{"namespace labels", base + "  namespaces: [{name: a, labels: {'bad key!': 'x', ok: 'bad value!'}}]\n", []string{
 			`env.yaml:16:35: error: spec.namespaces[0].labels["bad key!"]: invalid label key "bad key!": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') (a label key is [prefix/]name, name at most 63 characters of letters, digits, '-', '_' and '.')`,
 			`env.yaml:16:52: error: spec.namespaces[0].labels["ok"]: invalid label value "bad value!": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?') (a label value is at most 63 characters of letters, digits, '-', '_' and '.')`}},
@@ -164,7 +167,7 @@ func TestDiagnostics(t *testing.T) {
 			`env.yaml:18:45: error: spec.guardrails[0].deny.teams[0]: unknown team "opz" (did you mean "ops"? or declare it under spec.teams)`,
 			`env.yaml:18:68: error: spec.guardrails[0].deny.permissionSets[0]: unknown permission set "Admn" (did you mean "Admin"? or declare it under spec.permissionSets)`}},
 		{"guardrail operations, namespaces, action", base + strings.NewReplacer("operations: [CREATE]", "operations: [CREATE, create]", "message: no", "message: no\n    action: Warn", "namespaces: [ns1]}", "namespaces: [ns2]}").Replace(guardrail), []string{
-			`env.yaml:18:58: error: spec.guardrails[0].deny.operations[1]: "create" is not allowed (did you mean "CREATE"? (allowed: CREATE, UPDATE, DELETE, CONNECT))`,
+			`env.yaml:18:58: error: spec.guardrails[0].deny.operations[1]: "create" is not allowed (did you mean "CREATE"? allowed: CREATE, UPDATE, DELETE, CONNECT)`,
 			`env.yaml:18:80: warning: spec.guardrails[0].deny.namespaces[0]: namespace "ns2" is not declared in this environment (declare it under spec.namespaces, or ignore this if the cluster creates it)`,
 			`env.yaml:20:13: error: spec.guardrails[0].action: "Warn" is not allowed (use one of Deny, Audit)`}},
 		{"guardrail about nobody", base + strings.NewReplacer("people: [a@example.com], ", "").Replace(guardrail), []string{

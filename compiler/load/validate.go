@@ -81,7 +81,7 @@ func (v *validator) oneOf(path, value string, allowed []string) {
 	}
 	fix := "use one of " + strings.Join(allowed, ", ")
 	if s := nearest(value, allowed); s != "" {
-		fix = fmt.Sprintf("did you mean %q? (allowed: %s)", s, strings.Join(allowed, ", "))
+		fix = fmt.Sprintf("did you mean %q? allowed: %s", s, strings.Join(allowed, ", "))
 	}
 	v.errf(path, fix, "%q is not allowed", value)
 }
@@ -169,6 +169,10 @@ func (v *validator) run() {
 func (v *validator) labels(path string, labels map[string]string) {
 	for _, k := range sortedKeys(labels) {
 		p := path + "[" + fmt.Sprintf("%q", k) + "]"
+		if k == "kubernetes.io/metadata.name" || k == "app.kubernetes.io/managed-by" || strings.HasPrefix(k, "guardrail.dev/") {
+			v.errf(p, "remove it: the API server or guardrail sets it", "label %q is reserved", k)
+			continue
+		}
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			v.errf(p, "a label key is [prefix/]name, name at most 63 characters of letters, digits, '-', '_' and '.'",
 				"invalid label key %q: %s", k, strings.Join(errs, "; "))

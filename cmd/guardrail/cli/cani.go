@@ -58,7 +58,13 @@ func (o *canIOptions) run(s Streams, args []string) error {
 	a := backend.Action{Verb: args[0], Namespace: o.namespace}
 	if strings.HasPrefix(args[1], "/") {
 		a.NonResourcePath = args[1]
+		if !httpVerbs[args[0]] {
+			fmt.Fprintf(s.ErrOut, "Warning: verb '%s' is not a known verb for a URL (get, post, put, patch, delete, head, options)\n", args[0])
+		}
 	} else {
+		if !resourceVerbs[args[0]] {
+			fmt.Fprintf(s.ErrOut, "Warning: verb '%s' is not a known verb\n", args[0])
+		}
 		r, err := resources.Lookup(args[1])
 		if err != nil {
 			return usageErrorf("%v", err)
@@ -99,3 +105,9 @@ func (o *canIOptions) answer(s Streams, v backend.Verdict) error {
 	}
 	return nil
 }
+
+var (
+	resourceVerbs = map[string]bool{"get": true, "list": true, "watch": true, "create": true, "update": true, "patch": true,
+		"delete": true, "deletecollection": true, "impersonate": true, "bind": true, "escalate": true, "approve": true, "sign": true, "use": true, "*": true}
+	httpVerbs = map[string]bool{"get": true, "post": true, "put": true, "patch": true, "delete": true, "head": true, "options": true, "*": true}
+)
