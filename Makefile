@@ -4,7 +4,7 @@ BIN      := bin/guardrail
 PKGS     := ./...
 BENCHTIME ?= 1x
 
-.PHONY: all build demo test test-short vet fmt docs bench clean
+.PHONY: all build demo test test-short vet fmt docs golden bench clean
 
 all: build
 
@@ -23,6 +23,9 @@ test: ## run every test (what CI runs)
 
 test-short: ## skip the integration tests
 	$(GO) test -short $(PKGS)
+
+golden: ## rewrite compiler/testdata/deploy (the golden output) after a deliberate change; review the diff
+	$(GO) test ./compiler/ -run TestGolden -update
 
 docs: ## regenerate docs/ from the Go types and step definitions
 	$(GO) test ./compiler/apis/... -run TestSchemaUpToDate -update

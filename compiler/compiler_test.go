@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,16 +54,26 @@ func compileRepo(t testing.TB, kind string) *compiler.Output {
 	return out
 }
 
-// TestRepositoryDeployIsUpToDate is the golden test of every output file: deploy/ is committed
-// (the repository is an example GitOps repo) and must be exactly what the sources produce.
-// After a deliberate change, run make demo and review the diff.
-func TestRepositoryDeployIsUpToDate(t *testing.T) {
-	diff, err := compiler.Diff("../deploy", compileRepo(t, ""))
+var update = flag.Bool("update", false, "rewrite testdata/deploy from the repository's environments")
+
+// TestGolden is the golden test of every output file: testdata/deploy holds what the
+// repository's environments and policies compile to, reviewed by hand when it changes. After a
+// deliberate change, run go test ./compiler/ -run TestGolden -update (make golden) and review the
+// diff; the seed's values are also checked by hand in the tests below.
+func TestGolden(t *testing.T) {
+	out := compileRepo(t, "")
+	if *update {
+		if err := compiler.Write("testdata/deploy", out); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	diff, err := compiler.Diff("testdata/deploy", out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff != "" {
-		t.Errorf("deploy/ is stale; run make demo and review:\n%s", diff)
+		t.Errorf("testdata/deploy is stale; run make golden and review:\n%s", diff)
 	}
 }
 
