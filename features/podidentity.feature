@@ -13,8 +13,8 @@ Feature: loki gets AWS credentials through EKS Pod Identity
       | eks-cluster-name           | dev                                                  |
       | kubernetes-namespace       | loki                                                 |
       | kubernetes-service-account | loki                                                 |
-      | kubernetes-pod-name        | pod                                                  |
-      | kubernetes-pod-uid         | 00000000-0000-0000-0000-000000000000                 |
+      | kubernetes-pod-name        | *                                                    |
+      | kubernetes-pod-uid         | *                                                    |
 
   Scenario: the default service account of loki gets no AWS credentials
     Then a pod using service account "loki/default" gets no AWS credentials

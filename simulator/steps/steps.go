@@ -513,7 +513,7 @@ func init() {
 		"No Pod Identity association exists for the service account: nothing is injected.",
 		func(s *scenario) any { return func(ns, sa string) error { return s.expectPod(ns, sa, "", "", false) } })
 	def(pods, `^the pod's session tags are:$`, `Then the pod's session tags are:`,
-		"The session tags EKS adds to the role session (a two-column table: tag, value; <pod-name> and <pod-uid> stand for the pod's).",
+		"The session tags EKS adds to the role session, all of them: a two-column table of tag and value, no header row; * matches any value (use it for kubernetes-pod-name and kubernetes-pod-uid, which depend on the pod).",
 		func(s *scenario) any {
 			return func(t *godog.Table) error {
 				if s.pod == nil || !s.pod.ok {
@@ -526,12 +526,22 @@ func init() {
 					}
 					want[row.Cells[0].Value] = row.Cells[1].Value
 				}
-				if !reflect.DeepEqual(want, s.pod.creds.SessionTags) {
-					return fmt.Errorf("session tags differ: got %v", s.pod.creds.SessionTags)
+				got := s.pod.creds.SessionTags
+				for k, v := range want {
+					if v == "*" && got[k] != "" {
+						want[k] = got[k] // the pod's own name or UID, whatever the cluster gave it
+					}
+				}
+				if !reflect.DeepEqual(want, got) {
+					var lines []string
+					for _, k := range sortedTagKeys(got) {
+						lines = append(lines, fmt.Sprintf("  | %s | %s |", k, got[k]))
+					}
+					return fmt.Errorf("session tags differ; the pod's are:\n%s", strings.Join(lines, "\n"))
 				}
 				return nil
 			}
-		}).withArg("table", "| kubernetes-namespace       | loki |\n| kubernetes-service-account | loki |")
+		}).withArg("table", "| eks-cluster-arn            | arn:aws:eks:ap-northeast-2:123456789012:cluster/dev |\n| eks-cluster-name           | dev  |\n| kubernetes-namespace       | loki |\n| kubernetes-service-account | loki |\n| kubernetes-pod-name        | *    |\n| kubernetes-pod-uid         | *    |")
 	def(pods, `^the pod's environment has "([^"]*)" set to "([^"]*)"$`,
 		`Then the pod's environment has "AWS_CONTAINER_CREDENTIALS_FULL_URI" set to "http://169.254.170.23/v1/credentials"`,
 		"The variable EKS injects into the pod's containers.",
@@ -712,4 +722,13 @@ func keys(m map[string]bool) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+func sortedTagKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -15,6 +15,8 @@ import (
 	"guardrail.dev/guardrail/compiler/emit"
 	"guardrail.dev/guardrail/compiler/load"
 	"guardrail.dev/guardrail/simulator"
+	"guardrail.dev/guardrail/simulator/backend"
+	"guardrail.dev/guardrail/simulator/backend/local"
 )
 
 // sourceOptions are the flags that say what to compile: shared by simulate, whoami and can-i.
@@ -98,7 +100,7 @@ bad environment), 3 backend unavailable.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "environment of scenarios that do not name one (default: the only environment)")
-	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline")
+	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, or local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`)")
 	f.StringVar(&o.format, "format", simulator.FormatPretty, "report format: pretty, junit or cucumber")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
@@ -122,8 +124,18 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 			return usageErrorf("--out %s: the directory %s does not exist", o.out, filepath.Dir(o.out))
 		}
 	}
-	if o.backend != "offline" {
-		return usageErrorf("--backend %q is not available in this build: use offline", o.backend)
+	switch o.backend {
+	case "offline":
+	case "local":
+		if err := local.CheckBinaries("", true); err != nil {
+			var missing *local.MissingBinaryError
+			if !errors.As(err, &missing) {
+				err = fmt.Errorf("--backend local runs the binaries that `%s` builds into bin/ of the repository; run guardrail from the repository: %w", local.BuildCommand, err)
+			}
+			return &ExitError{Code: ExitUnavailable, Err: err}
+		}
+	default:
+		return usageErrorf("--backend %q is not available in this build: use offline or local", o.backend)
 	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
@@ -153,10 +165,21 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 		defer os.Remove(file.Name())
 		out = file
 	}
+	var factory func(ctx context.Context, env string) (backend.Backend, error)
+	if o.backend == "local" {
+		factory = func(ctx context.Context, env string) (backend.Backend, error) {
+			for _, l := range compiled.Envs {
+				if l.Env.Name == env {
+					return local.NewBackend(ctx, l.Env, compiled.Files[env+"/"+compiler.RenderedFile], local.BackendOptions{})
+				}
+			}
+			return nil, fmt.Errorf("unknown environment %q", env)
+		}
+	}
 	res, err := simulator.Run(ctx, simulator.Options{
 		Features: paths, Compiled: compiled, DefaultEnv: o.env, Format: o.format, Out: out,
 		Color: o.out == "" && !o.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(s.Out), Tags: o.tags, Randomize: o.seed,
-		Concurrency: o.parallel,
+		Concurrency: o.parallel, Backend: factory,
 	})
 	if file != nil {
 		if cerr := file.Close(); err == nil && cerr != nil {
