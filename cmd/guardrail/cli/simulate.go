@@ -83,6 +83,12 @@ as guardrail compile writes them. Each step is checked against the step vocabula
 runs: an undefined or ambiguous step is an error that names file:line and suggests the nearest
 known steps (guardrail steps lists them; docs/steps.md documents them).
 
+With --backend local the same scenarios run against a real kube-apiserver (with etcd and
+kube-controller-manager) and the real Kyverno admission controller, started on loopback ports
+and stopped when the run ends; EKS authentication, access policies and Pod Identity are served to
+the API server as webhooks. It needs the binaries of make local-tools (bin/) and takes about 20 s
+to start per environment.
+
 The offline backend (default) runs in process: EKS authentication and access policies modelled,
 Kubernetes RBAC with the upstream authorizer and bootstrap policy, and the real Kyverno engine for
 admission. Every verdict is explained: the identity chain, the grant, the denying policy.
