@@ -60,7 +60,14 @@ func ReadPaths(paths []string) ([]Source, error) {
 		files = append(files, found...)
 	}
 	var out []Source
+	seen := map[string]bool{}
 	for _, f := range files {
+		if abs, err := filepath.Abs(f); err == nil {
+			if seen[abs] {
+				continue // the same file named twice (a file and its directory)
+			}
+			seen[abs] = true
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read environment: %w", err)

@@ -557,6 +557,8 @@ func (v *validator) guardrails(psNames, teamNames, people, nsNames map[string]bo
 		v.noDuplicates(p+".deny.kinds", d.Kinds, "kind")
 		if strings.TrimSpace(g.Message) == "" {
 			v.errf(p+".message", "say what is refused and whom to ask", "a guardrail needs a message")
+		} else if len(g.Message) > maxMessage {
+			v.errf(p+".message", fmt.Sprintf("keep it under %d characters: it is shown in kubectl's error", maxMessage), "the message has %d characters", len(g.Message))
 		}
 		if g.Action != "" {
 			v.oneOf(p+".action", g.Action, []string{"Deny", "Audit"})
@@ -566,6 +568,9 @@ func (v *validator) guardrails(psNames, teamNames, people, nsNames map[string]bo
 
 // filteredNamespaces are the namespaces a default Kyverno install never admits requests in.
 var filteredNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "kyverno": true}
+
+// maxMessage bounds a guardrail message: it is sent back on every denial.
+const maxMessage = 1024
 
 var kindRe = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
 

@@ -68,6 +68,9 @@ Exit codes: 0 compiled (or up to date), 1 invalid input or --check found a diffe
 }
 
 func (o *compileOptions) run(s Streams, paths []string) error {
+	if o.out == "" {
+		return usageErrorf("--output must name a directory")
+	}
 	if o.policyKind != emit.ValidatingPolicy && o.policyKind != emit.ClusterPolicy {
 		return usageErrorf("--policy-kind must be %s or %s, not %q", emit.ValidatingPolicy, emit.ClusterPolicy, o.policyKind)
 	}
