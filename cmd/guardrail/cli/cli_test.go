@@ -2,13 +2,16 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"guardrail.dev/guardrail/cmd/guardrail/cli"
+	"guardrail.dev/guardrail/simulator/backend/kind"
 )
 
 const (
@@ -207,5 +210,18 @@ func TestSimulateExitCodes(t *testing.T) {
 	}
 	if b, err := os.ReadFile(report); err != nil || !bytes.Contains(b, []byte(`<testcase name="the admin&#39;s power comes from the access policy"`)) {
 		t.Errorf("junit report: %v %s", err, b)
+	}
+}
+
+// TestSimulateKindWithoutEngine: with no container engine, --backend kind fails at once with
+// exit code 3 and says what is missing.
+func TestSimulateKindWithoutEngine(t *testing.T) {
+	if err := kind.Available(context.Background()); err == nil {
+		t.Skip("a container engine answers here; the integration test of simulator/backend/kind covers it")
+	}
+	start := time.Now()
+	code, out, errOut := run(t, "simulate", "--backend", "kind", "--environments", envs, "--policies", policies, features)
+	if code != cli.ExitUnavailable || out != "" || !strings.HasPrefix(errOut, "error: no container engine: install Docker or Podman and start it") || time.Since(start) > 10*time.Second {
+		t.Errorf("code %d stdout %q stderr %q after %s", code, out, errOut, time.Since(start))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"guardrail.dev/guardrail/compiler/load"
 	"guardrail.dev/guardrail/simulator"
 	"guardrail.dev/guardrail/simulator/backend"
+	"guardrail.dev/guardrail/simulator/backend/kind"
 	"guardrail.dev/guardrail/simulator/backend/local"
 )
 
@@ -62,14 +63,16 @@ func (o *sourceOptions) compile(s Streams) (*compiler.Output, error) {
 
 type simulateOptions struct {
 	sourceOptions
-	env      string
-	backend  string
-	format   string
-	out      string
-	tags     string
-	seed     int64
-	parallel int
-	noColor  bool
+	env           string
+	backend       string
+	format        string
+	out           string
+	tags          string
+	seed          int64
+	parallel      int
+	kindNodeImage string
+	keep          bool
+	noColor       bool
 }
 
 // NewSimulateCommand returns guardrail simulate.
@@ -106,13 +109,15 @@ bad environment), 3 backend unavailable.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "environment of scenarios that do not name one (default: the only environment)")
-	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, or local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`)")
+	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`) or kind (needs Docker or Podman; not complete: it stops after creating the cluster)")
 	f.StringVar(&o.format, "format", simulator.FormatPretty, "report format: pretty, junit or cucumber")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
 	f.Int64Var(&o.seed, "random-seed", 0, "run scenarios in an order shuffled with this seed (0: file order)")
 	f.BoolVar(&o.noColor, "no-color", false, "never colour the pretty report (also when NO_COLOR is set)")
 	f.IntVar(&o.parallel, "concurrency", 1, "run this many scenarios at once; reports keep file order")
+	f.StringVar(&o.kindNodeImage, "kind-node-image", "", "with --backend kind: the node image (default: kind's)")
+	f.BoolVar(&o.keep, "keep", false, "with --backend kind: keep the cluster after the run")
 	return cmd
 }
 
@@ -140,8 +145,12 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 			}
 			return &ExitError{Code: ExitUnavailable, Err: err}
 		}
+	case "kind":
+		if err := kind.Available(context.Background()); err != nil {
+			return &ExitError{Code: ExitUnavailable, Err: err}
+		}
 	default:
-		return usageErrorf("--backend %q is not available in this build: use offline or local", o.backend)
+		return usageErrorf("--backend must be offline, local or kind, not %q", o.backend)
 	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
@@ -172,12 +181,17 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 		out = file
 	}
 	var factory func(ctx context.Context, env string) (backend.Backend, error)
-	if o.backend == "local" {
+	if o.backend != "offline" {
 		factory = func(ctx context.Context, env string) (backend.Backend, error) {
 			for _, l := range compiled.Envs {
-				if l.Env.Name == env {
-					return local.NewBackend(ctx, l.Env, compiled.Files[env+"/"+compiler.RenderedFile], local.BackendOptions{})
+				if l.Env.Name != env {
+					continue
 				}
+				rendered := compiled.Files[env+"/"+compiler.RenderedFile]
+				if o.backend == "kind" {
+					return kind.New(ctx, l.Env, rendered, kind.Options{Name: "guardrail-" + env, NodeImage: o.kindNodeImage, Keep: o.keep})
+				}
+				return local.NewBackend(ctx, l.Env, rendered, local.BackendOptions{})
 			}
 			return nil, fmt.Errorf("unknown environment %q", env)
 		}

@@ -1,0 +1,39 @@
+package kind
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestServeCertificate: the webhook server presents a certificate for the address it
+// listens on, verified by the CA it returns (what the node's API server checks).
+func TestServeCertificate(t *testing.T) {
+	s, err := serve(net.ParseIP("127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.Path) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.server.Close()
+	if !strings.HasPrefix(s.url, "https://127.0.0.1:") {
+		t.Fatalf("url %s", s.url)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(s.caPEM) {
+		t.Fatal("bad CA PEM")
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(s.url + "/authorize")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "/authorize" {
+		t.Errorf("body %q", b)
+	}
+}
