@@ -17,6 +17,7 @@ import (
 	"guardrail.dev/guardrail/simulator"
 	"guardrail.dev/guardrail/simulator/backend"
 	"guardrail.dev/guardrail/simulator/backend/kind"
+	"guardrail.dev/guardrail/simulator/backend/kubeconfig"
 	"guardrail.dev/guardrail/simulator/backend/local"
 )
 
@@ -72,6 +73,8 @@ type simulateOptions struct {
 	parallel      int
 	kindNodeImage string
 	keep          bool
+	kubeconfig    string
+	kubeContext   string
 	noColor       bool
 }
 
@@ -92,6 +95,11 @@ and stopped when the run ends; EKS authentication, access policies and Pod Ident
 the API server as webhooks. It needs the binaries of make local-tools (bin/) and takes about 20 s
 to start per environment.
 
+With --backend kubeconfig the scenarios run read-only against any cluster of a kubeconfig: the
+identities are impersonated and every write is a server-side dry run. On EKS, impersonation drops
+access-policy grants, so a request only an access policy would allow is reported as not
+verifiable there; updates and deletes need the object to exist.
+
 The offline backend (default) runs in process: EKS authentication and access policies modelled,
 Kubernetes RBAC with the upstream authorizer and bootstrap policy, and the real Kyverno engine for
 admission. Every verdict is explained: the identity chain, the grant, the denying policy.
@@ -109,7 +117,7 @@ bad environment), 3 backend unavailable.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "environment of scenarios that do not name one (default: the only environment)")
-	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`) or kind (needs Docker or Podman; not complete: it stops after creating the cluster)")
+	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`) kind (needs Docker or Podman; not complete: it stops after creating the cluster), or kubeconfig (any cluster, read-only: impersonation and server-side dry runs)")
 	f.StringVar(&o.format, "format", simulator.FormatPretty, "report format: pretty, junit or cucumber")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
@@ -118,6 +126,8 @@ bad environment), 3 backend unavailable.`,
 	f.IntVar(&o.parallel, "concurrency", 1, "run this many scenarios at once; reports keep file order")
 	f.StringVar(&o.kindNodeImage, "kind-node-image", "", "with --backend kind: the node image (default: kind's)")
 	f.BoolVar(&o.keep, "keep", false, "with --backend kind: keep the cluster after the run")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "with --backend kubeconfig: the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.kubeContext, "context", "", "with --backend kubeconfig: the context (default: the current one)")
 	return cmd
 }
 
@@ -149,8 +159,9 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 		if err := kind.Available(context.Background()); err != nil {
 			return &ExitError{Code: ExitUnavailable, Err: err}
 		}
+	case "kubeconfig":
 	default:
-		return usageErrorf("--backend must be offline, local or kind, not %q", o.backend)
+		return usageErrorf("--backend must be offline, local, kind or kubeconfig, not %q", o.backend)
 	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
@@ -188,8 +199,11 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 					continue
 				}
 				rendered := compiled.Files[env+"/"+compiler.RenderedFile]
-				if o.backend == "kind" {
+				switch o.backend {
+				case "kind":
 					return kind.New(ctx, l.Env, rendered, kind.Options{Name: "guardrail-" + env, NodeImage: o.kindNodeImage, Keep: o.keep})
+				case "kubeconfig":
+					return kubeconfig.New(ctx, l.Env, rendered, kubeconfig.Options{Kubeconfig: o.kubeconfig, Context: o.kubeContext})
 				}
 				return local.NewBackend(ctx, l.Env, rendered, local.BackendOptions{})
 			}

@@ -67,15 +67,44 @@ func (r verdictLog) PodCredentials(ctx context.Context, ns, sa string) (podident
 	return c, ok, err
 }
 
-// knownDisagreements are differences found by this test and not yet resolved, keyed by the
-// live record. Each one is a bug to fix in the offline model (or in how the live backend
-// collects denials); listing it keeps every other verdict guarded meanwhile.
-var knownDisagreements = map[string]string{
-	// Creating the Namespace testnamespace: offline, Kyverno's engine matches the library
-	// ClusterPolicy (kinds *, namespaces [testnamespace]) on the Namespace object by its name;
-	// the live Kyverno admission controller does not deny the CREATE with it (UPDATE and DELETE
-	// of the namespace agree).
-	`dev | create namespaces testnamespace as elon.musk@example.com via permission set Cell_Infra_Admin | allowed=false layer="admission" grant="system:masters" denied-by=[guardrail-elon-cannot-touch-testnamespace] err=<nil>`: "Namespace CREATE vs a ClusterPolicy namespaces match",
+// partialDenials are requests for which the live backend cannot always name every denying
+// policy: the API server reports only the first webhook that denied (which one varies from run
+// to run), and replaying the admission review to every Kyverno webhook does not work for them
+// yet. For these, the live denying policies must be a non-empty subset of the offline ones;
+// everything else about the verdict must agree. Each entry is an open bug.
+var partialDenials = map[string]string{
+	// Creating the Namespace testnamespace: the recorded admission review is not replayed.
+	"dev | create namespaces testnamespace as elon.musk@example.com via permission set Cell_Infra_Admin": "Namespace CREATE is not replayed",
+}
+
+// partialAgreement reports whether two records differ only as partialDenials allows.
+func partialAgreement(offline, live string) (string, bool) {
+	key, offRest, ok1 := strings.Cut(offline, " | allowed=")
+	liveKey, liveRest, ok2 := strings.Cut(live, " | allowed=")
+	why, known := partialDenials[key]
+	if !ok1 || !ok2 || key != liveKey || !known {
+		return "", false
+	}
+	offHead, offSet, _ := strings.Cut(offRest, " denied-by=")
+	liveHead, liveSet, _ := strings.Cut(liveRest, " denied-by=")
+	if offHead != liveHead {
+		return "", false
+	}
+	set := func(s string) []string {
+		s, _, _ = strings.Cut(s, " err=")
+		return strings.Fields(strings.Trim(s, "[]"))
+	}
+	off := map[string]bool{}
+	for _, p := range set(offSet) {
+		off[p] = true
+	}
+	l := set(liveSet)
+	for _, p := range l {
+		if !off[p] {
+			return "", false
+		}
+	}
+	return why, len(l) > 0
 }
 
 // TestIntegrationFeaturesAgree runs every scenario of features/ offline and on the local
@@ -142,8 +171,8 @@ func TestIntegrationFeaturesAgree(t *testing.T) {
 		if offLog[i] == liveLog[i] {
 			continue
 		}
-		if why, ok := knownDisagreements[liveLog[i]]; ok {
-			t.Logf("known disagreement, still open (%s):\noffline: %s\n  local: %s", why, offLog[i], liveLog[i])
+		if why, ok := partialAgreement(offLog[i], liveLog[i]); ok {
+			t.Logf("live names only some denying policies, still open (%s):\noffline: %s\n  local: %s", why, offLog[i], liveLog[i])
 			continue
 		}
 		diffs = append(diffs, "offline: "+offLog[i]+"\n  local: "+liveLog[i])
