@@ -14,7 +14,7 @@ build: ## build bin/guardrail
 demo: build ## compile environments/ into deploy/ and simulate features/ against it
 	$(BIN) validate
 	$(BIN) compile -o deploy
-	@if $(BIN) simulate --help >/dev/null 2>&1; then $(BIN) simulate; fi
+	$(BIN) simulate
 
 test: ## run every test (what CI runs)
 	@test -z "$$(gofmt -l cmd compiler simulator)" || { echo "gofmt needed:"; gofmt -l cmd compiler simulator; exit 1; }
