@@ -5,8 +5,11 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/compiler/resources"
@@ -47,6 +50,34 @@ func (a Action) String() string {
 		b.WriteString(" in namespace " + a.Namespace)
 	}
 	return b.String()
+}
+
+// Manifest is the object a live backend sends for the action: the action's own manifest, or a
+// minimal valid object of its kind (a Pod gets one container), named and namespaced as the
+// action says.
+func (a Action) Manifest() (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	if a.Object != nil {
+		if err := json.Unmarshal(a.Object, &u.Object); err != nil {
+			return nil, fmt.Errorf("the action's object: %w", err)
+		}
+	} else {
+		gvk := a.Resource.GVK
+		u.Object = map[string]any{"apiVersion": gvk.GroupVersion().String(), "kind": gvk.Kind, "metadata": map[string]any{}}
+		if gvk.Group == "" && gvk.Kind == "Pod" {
+			u.Object["spec"] = map[string]any{"containers": []any{map[string]any{"name": "main", "image": "busybox"}}}
+		}
+	}
+	if a.Name != "" {
+		u.SetName(a.Name)
+	}
+	if u.GetName() == "" {
+		u.SetName("guardrail-probe")
+	}
+	if a.Resource.Namespaced && a.Namespace != "" {
+		u.SetNamespace(a.Namespace)
+	}
+	return u, nil
 }
 
 // Operation is the admission operation of a verb, "" when the request is not admitted

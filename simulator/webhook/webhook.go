@@ -217,15 +217,21 @@ func (s *Serving) Close() error {
 
 // Serve listens on a free loopback port with a fresh self-signed certificate.
 func (s *Server) Serve() (*Serving, error) {
-	cert, caPEM, err := selfSigned()
+	return ServeHandler(net.ParseIP("127.0.0.1"), s.Handler())
+}
+
+// ServeHandler serves h over TLS on a free port of ip, with a fresh self-signed certificate for
+// ip and 127.0.0.1 (a kind node reaches the host on its bridge gateway, not on loopback).
+func ServeHandler(ip net.IP, h http.Handler) (*Serving, error) {
+	cert, caPEM, err := selfSigned(ip)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
 	if err != nil {
-		return nil, fmt.Errorf("failed to listen for webhooks: %w", err)
+		return nil, fmt.Errorf("failed to listen for webhooks on %s: %w", ip, err)
 	}
-	srv := &http.Server{Handler: s.Handler(), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			_ = err // the listener is ours; nothing else can close it
@@ -234,7 +240,7 @@ func (s *Server) Serve() (*Serving, error) {
 	return &Serving{URL: "https://" + ln.Addr().String(), CAPEM: caPEM, server: srv}, nil
 }
 
-func selfSigned() (tls.Certificate, []byte, error) {
+func selfSigned(ip net.IP) (tls.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, err
@@ -248,7 +254,7 @@ func selfSigned() (tls.Certificate, []byte, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		IPAddresses:           []net.IP{ip, net.ParseIP("127.0.0.1")},
 		DNSNames:              []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

@@ -106,7 +106,7 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 	if err != nil {
 		return nil, err
 	}
-	defer srv.server.Close()
+	defer srv.Close()
 
 	dir, err := os.MkdirTemp("", "guardrail-kind-")
 	if err != nil {
@@ -115,7 +115,7 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 	if opts.Name == "" {
 		opts.Name = DefaultName
 	}
-	opts.NodeImage, opts.WebhookURL, opts.WebhookCAPEM, opts.WebhookDir = image, srv.url, srv.caPEM, dir
+	opts.NodeImage, opts.WebhookURL, opts.WebhookCAPEM, opts.WebhookDir = image, srv.URL, srv.CAPEM, dir
 	if err := WriteWebhookKubeconfigs(opts); err != nil {
 		return nil, err
 	}

@@ -17,17 +17,17 @@ func TestServeCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.server.Close()
-	if !strings.HasPrefix(s.url, "https://127.0.0.1:") {
-		t.Fatalf("url %s", s.url)
+	defer s.Close()
+	if !strings.HasPrefix(s.URL, "https://127.0.0.1:") {
+		t.Fatalf("url %s", s.URL)
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(s.caPEM) {
+	if !pool.AppendCertsFromPEM(s.CAPEM) {
 		t.Fatal("bad CA PEM")
 	}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	defer c.CloseIdleConnections()
-	resp, err := c.Get(s.url + "/authorize")
+	resp, err := c.Get(s.URL + "/authorize")
 	if err != nil {
 		t.Fatal(err)
 	}

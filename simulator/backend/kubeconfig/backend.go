@@ -452,7 +452,7 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, id *ide
 				return nil, fmt.Errorf("read namespace %s: %w", a.Namespace, err)
 			}
 		}
-		obj, err := object(a)
+		obj, err := a.Manifest()
 		if err != nil {
 			return nil, err
 		}
@@ -479,7 +479,7 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, id *ide
 	case "update":
 		obj := stored.DeepCopy()
 		if a.Object != nil {
-			if obj, err = object(a); err != nil {
+			if obj, err = a.Manifest(); err != nil {
 				return nil, err
 			}
 			obj.SetResourceVersion(stored.GetResourceVersion())
@@ -502,32 +502,6 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, id *ide
 		err = ri.Delete(ctx, a.Name, metav1.DeleteOptions{DryRun: dry})
 	}
 	return review, err
-}
-
-// object is the action's manifest, or a minimal valid one as offline builds it.
-func object(a backend.Action) (*unstructured.Unstructured, error) {
-	u := &unstructured.Unstructured{}
-	if a.Object != nil {
-		if err := json.Unmarshal(a.Object, &u.Object); err != nil {
-			return nil, fmt.Errorf("the action's object: %w", err)
-		}
-	} else {
-		gvk := a.Resource.GVK
-		u.Object = map[string]any{"apiVersion": gvk.GroupVersion().String(), "kind": gvk.Kind, "metadata": map[string]any{}}
-		if gvk.Group == "" && gvk.Kind == "Pod" {
-			u.Object["spec"] = map[string]any{"containers": []any{map[string]any{"name": "main", "image": "busybox"}}}
-		}
-	}
-	if a.Name != "" {
-		u.SetName(a.Name)
-	}
-	if u.GetName() == "" {
-		u.SetName("guardrail-probe")
-	}
-	if a.Resource.Namespaced && a.Namespace != "" {
-		u.SetNamespace(a.Namespace)
-	}
-	return u, nil
 }
 
 // admissionRequest rebuilds the dry-run request the API server sends the validating webhooks.

@@ -736,7 +736,7 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, a backe
 		if err := b.ensureNamespace(ctx, a); err != nil {
 			return err
 		}
-		obj, err := b.object(a)
+		obj, err := a.Manifest()
 		if err != nil {
 			return err
 		}
@@ -754,7 +754,7 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, a backe
 	case "update":
 		obj := stored
 		if a.Object != nil {
-			if obj, err = b.object(a); err != nil {
+			if obj, err = a.Manifest(); err != nil {
 				return err
 			}
 			obj.SetResourceVersion(stored.GetResourceVersion())
@@ -773,32 +773,6 @@ func (b *Backend) resourceClient(dyn dynamic.Interface, a backend.Action) dynami
 		return dyn.Resource(a.Resource.GVR).Namespace(a.Namespace)
 	}
 	return dyn.Resource(a.Resource.GVR)
-}
-
-// object is the action's manifest, or a minimal valid one as offline builds it.
-func (b *Backend) object(a backend.Action) (*unstructured.Unstructured, error) {
-	u := &unstructured.Unstructured{}
-	if a.Object != nil {
-		if err := json.Unmarshal(a.Object, &u.Object); err != nil {
-			return nil, fmt.Errorf("the action's object: %w", err)
-		}
-	} else {
-		gvk := a.Resource.GVK
-		u.Object = map[string]any{"apiVersion": gvk.GroupVersion().String(), "kind": gvk.Kind, "metadata": map[string]any{}}
-		if gvk.Group == "" && gvk.Kind == "Pod" {
-			u.Object["spec"] = map[string]any{"containers": []any{map[string]any{"name": "main", "image": "busybox"}}}
-		}
-	}
-	if a.Name != "" {
-		u.SetName(a.Name)
-	}
-	if u.GetName() == "" {
-		u.SetName("guardrail-probe")
-	}
-	if a.Resource.Namespaced && a.Namespace != "" {
-		u.SetNamespace(a.Namespace)
-	}
-	return u, nil
 }
 
 func (b *Backend) ensureNamespace(ctx context.Context, a backend.Action) error {
@@ -821,7 +795,7 @@ func (b *Backend) ensureObject(ctx context.Context, a backend.Action) (*unstruct
 	if u, err := ri.Get(ctx, a.Name, metav1.GetOptions{}); err == nil {
 		return u, nil
 	}
-	obj, err := b.object(a)
+	obj, err := a.Manifest()
 	if err != nil {
 		return nil, err
 	}
