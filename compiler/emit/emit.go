@@ -9,7 +9,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
 
@@ -87,13 +90,12 @@ func Environment(env *model.Env, opts Options) (Files, error) {
 	}
 
 	resources := []string{opts.BasePath}
+	var streams []stream
 	add := func(path string, objs []object) {
 		if len(objs) == 0 || err != nil {
 			return
 		}
-		var b []byte
-		b, err = marshalYAMLDocs(objs)
-		files[path] = b
+		streams = append(streams, stream{path, objs})
 		resources = append(resources, path)
 	}
 	add("namespaces.yaml", namespaces(env))
@@ -106,6 +108,9 @@ func Environment(env *model.Env, opts Options) (Files, error) {
 			return nil, err
 		}
 		add("policies/"+g.PolicyName+".yaml", []object{p})
+	}
+	if err == nil {
+		err = marshalStreams(streams, files)
 	}
 	put("kustomization.yaml", object{
 		"apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -152,19 +157,52 @@ func marshalYAML(v any) ([]byte, error) {
 	return b, nil
 }
 
-func marshalYAMLDocs(objs []object) ([]byte, error) {
-	var buf bytes.Buffer
-	for i, o := range objs {
-		if i > 0 {
-			buf.WriteString("---\n")
-		}
-		b, err := marshalYAML(o)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(b)
+// stream is one multi-document YAML file of the overlay.
+type stream struct {
+	path string
+	objs []object
+}
+
+// marshalStreams encodes the streams into files, objects on every core (YAML encoding is most of
+// the emitter's time), each file's documents in order.
+func marshalStreams(streams []stream, files Files) error {
+	type doc struct {
+		obj object
+		out []byte
+		err error
 	}
-	return buf.Bytes(), nil
+	var docs []doc
+	for _, s := range streams {
+		for _, o := range s.objs {
+			docs = append(docs, doc{obj: o})
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(docs), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(docs); i = int(next.Add(1) - 1) {
+				docs[i].out, docs[i].err = marshalYAML(docs[i].obj)
+			}
+		})
+	}
+	wg.Wait()
+	i := 0
+	for _, s := range streams {
+		var buf bytes.Buffer
+		for j := range s.objs {
+			if docs[i].err != nil {
+				return docs[i].err
+			}
+			if j > 0 {
+				buf.WriteString("---\n")
+			}
+			buf.Write(docs[i].out)
+			i++
+		}
+		files[s.path] = buf.Bytes()
+	}
+	return nil
 }
 
 // marshalJSON encodes the value with sorted keys, indented, with null fields dropped (the SDK's

@@ -12,7 +12,6 @@ import (
 	policiesv1beta1 "github.com/kyverno/api/api/policies.kyverno.io/v1beta1"
 	kyvernov1 "github.com/kyverno/kyverno/api/kyverno/v1"
 	"github.com/kyverno/kyverno/pkg/autogen"
-	vpolvalidation "github.com/kyverno/kyverno/pkg/cel/policies/vpol"
 	vpolcompiler "github.com/kyverno/kyverno/pkg/cel/policies/vpol/compiler"
 	vpolengine "github.com/kyverno/kyverno/pkg/cel/policies/vpol/engine"
 	"github.com/kyverno/kyverno/pkg/config"
@@ -175,7 +174,7 @@ func newValidatingPolicy(pol *policiesv1beta1.ValidatingPolicy) (*Policy, error)
 	}
 	// The engine and the reports look the kind up on the object.
 	pol.Kind = KindValidatingPolicy
-	warnings, err := vpolvalidation.Validate(pol)
+	warnings, err := validateValidatingPolicy(pol)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", id, err)
 	}

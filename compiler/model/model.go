@@ -222,12 +222,30 @@ func Expand(tmpl, session, account string) string {
 	if !strings.Contains(tmpl, "{{") {
 		return tmpl
 	}
-	r := strings.NewReplacer(
-		SessionNameRaw, session,
-		SessionName, strings.ReplaceAll(session, "@", "-"),
-		AccountID, account,
-	)
-	return r.Replace(tmpl)
+	var b strings.Builder
+	for {
+		i := strings.Index(tmpl, "{{")
+		if i < 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		b.WriteString(tmpl[:i])
+		rest := tmpl[i:]
+		switch {
+		case strings.HasPrefix(rest, SessionNameRaw):
+			b.WriteString(session)
+			tmpl = rest[len(SessionNameRaw):]
+		case strings.HasPrefix(rest, SessionName):
+			b.WriteString(strings.ReplaceAll(session, "@", "-"))
+			tmpl = rest[len(SessionName):]
+		case strings.HasPrefix(rest, AccountID):
+			b.WriteString(account)
+			tmpl = rest[len(AccountID):]
+		default:
+			b.WriteByte('{')
+			tmpl = rest[1:]
+		}
+	}
 }
 
 // HasSessionPlaceholder reports whether a template depends on the session name.

@@ -17,7 +17,11 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -37,8 +41,10 @@ func Build(files map[string][]byte, dir string) ([]byte, error) {
 	if !ok || len(docs) <= chunkSize {
 		return BuildWhole(files, dir)
 	}
-	var all []*resource.Resource
-	for start := 0; start < len(docs); start += chunkSize {
+	nChunks := (len(docs) + chunkSize - 1) / chunkSize
+	built := make([][]*resource.Resource, nChunks)
+	err := each(nChunks, func(c int) error {
+		start := c * chunkSize
 		end := min(start+chunkSize, len(docs))
 		chunk := map[string][]byte{
 			"kustomization.yaml": []byte("resources:\n- objects.yaml\n"),
@@ -46,9 +52,17 @@ func Build(files map[string][]byte, dir string) ([]byte, error) {
 		}
 		m, err := run(chunk, ".")
 		if err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+			return fmt.Errorf("kustomize build %s: %w", dir, err)
 		}
-		all = append(all, m.Resources()...)
+		built[c] = m.Resources()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var all []*resource.Resource
+	for _, rs := range built {
+		all = append(all, rs...)
 	}
 	seen := map[resid.ResId]bool{}
 	for _, r := range all {
@@ -58,18 +72,37 @@ func Build(files map[string][]byte, dir string) ([]byte, error) {
 		}
 		seen[id] = true
 	}
-	var buf bytes.Buffer
-	for i, r := range all {
-		if i > 0 {
-			buf.WriteString("---\n")
-		}
-		out, err := r.AsYAML()
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(out)
+	encoded := make([][]byte, len(all))
+	err = each(len(all), func(i int) (err error) {
+		encoded[i], err = all[i].AsYAML()
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return buf.Bytes(), nil
+	return bytes.Join(encoded, []byte("---\n")), nil
+}
+
+// each runs fn(0..n-1) on every core and returns the error of the lowest failing index, so that
+// the message does not depend on scheduling.
+func each(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				errs[i] = fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BuildWhole is one krusty build of the kustomization at dir.
@@ -156,6 +189,10 @@ func splitDocs(b []byte) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if startsMapping(doc) {
+			out = append(out, doc)
+			continue
+		}
 		var v any
 		if err := yaml.Unmarshal(doc, &v); err != nil {
 			return nil, err
@@ -165,3 +202,25 @@ func splitDocs(b []byte) ([][]byte, error) {
 		}
 	}
 }
+
+// startsMapping reports whether the first line of doc that is not blank, a comment or a document
+// marker is a plain "key:" entry of a block mapping, that is, whether doc is certainly not an empty
+// document; anything else is left to the YAML parser.
+func startsMapping(doc []byte) bool {
+	for len(doc) > 0 {
+		line := doc
+		if i := bytes.IndexByte(doc, '\n'); i >= 0 {
+			line, doc = doc[:i], doc[i+1:]
+		} else {
+			doc = nil
+		}
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 || t[0] == '#' || bytes.Equal(t, []byte("---")) {
+			continue
+		}
+		return plainKey.Match(line)
+	}
+	return false
+}
+
+var plainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-/]*:( |$)`)
