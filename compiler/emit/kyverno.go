@@ -51,11 +51,10 @@ func validatingPolicy(env *model.Env, g *model.Guardrail) object {
 	}
 	conditions := []object{
 		// A cluster-scoped request has no request.namespace: reading it would be an error, which
-		// the API server's matchConditions turn into a deny. The Namespace object itself carries
-		// its name in request.namespace on UPDATE and DELETE, and only in request.name on CREATE.
-		{"name": "in-namespaces", "expression": fmt.Sprintf(
-			"(has(request.namespace) && request.namespace in %[1]s) || (request.resource.group == '' && request.resource.resource == 'namespaces' && request.name in %[1]s)",
-			celList(g.Namespaces))},
+		// the API server's matchConditions turn into a deny. A request about a Namespace object
+		// carries its name there on every operation, CREATE included (the API server sets it:
+		// k8s.io/apiserver/pkg/endpoints/handlers/create.go).
+		{"name": "in-namespaces", "expression": "has(request.namespace) && request.namespace in " + celList(g.Namespaces)},
 		{"name": "subjects", "expression": celSubjects(g)},
 	}
 	if len(g.Kinds) > 0 {

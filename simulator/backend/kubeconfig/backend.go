@@ -514,11 +514,11 @@ func (b *Backend) admissionRequest(id *identity.Identity, a backend.Action, obj,
 	if a.Resource.Namespaced {
 		ns = a.Namespace
 	}
-	if gvk.Group == "" && gvk.Kind == "Namespace" && op != "CREATE" {
-		ns = a.Name
-	}
 	if obj != nil && name == "" {
 		name = obj.GetName()
+	}
+	if gvk.Group == "" && gvk.Kind == "Namespace" && a.Resource.Subresource == "" {
+		ns = name // on every operation, CREATE included (k8s.io/apiserver/pkg/endpoints/handlers/create.go)
 	}
 	uid := make([]byte, 16)
 	_, _ = rand.Read(uid)

@@ -67,46 +67,6 @@ func (r verdictLog) PodCredentials(ctx context.Context, ns, sa string) (podident
 	return c, ok, err
 }
 
-// partialDenials are requests for which the live backend cannot always name every denying
-// policy: the API server reports only the first webhook that denied (which one varies from run
-// to run), and replaying the admission review to every Kyverno webhook does not work for them
-// yet. For these, the live denying policies must be a non-empty subset of the offline ones;
-// everything else about the verdict must agree. Each entry is an open bug.
-var partialDenials = map[string]string{
-	// Creating the Namespace testnamespace: the recorded admission review is not replayed.
-	"dev | create namespaces testnamespace as elon.musk@example.com via permission set Cell_Infra_Admin": "Namespace CREATE is not replayed",
-}
-
-// partialAgreement reports whether two records differ only as partialDenials allows.
-func partialAgreement(offline, live string) (string, bool) {
-	key, offRest, ok1 := strings.Cut(offline, " | allowed=")
-	liveKey, liveRest, ok2 := strings.Cut(live, " | allowed=")
-	why, known := partialDenials[key]
-	if !ok1 || !ok2 || key != liveKey || !known {
-		return "", false
-	}
-	offHead, offSet, _ := strings.Cut(offRest, " denied-by=")
-	liveHead, liveSet, _ := strings.Cut(liveRest, " denied-by=")
-	if offHead != liveHead {
-		return "", false
-	}
-	set := func(s string) []string {
-		s, _, _ = strings.Cut(s, " err=")
-		return strings.Fields(strings.Trim(s, "[]"))
-	}
-	off := map[string]bool{}
-	for _, p := range set(offSet) {
-		off[p] = true
-	}
-	l := set(liveSet)
-	for _, p := range l {
-		if !off[p] {
-			return "", false
-		}
-	}
-	return why, len(l) > 0
-}
-
 // TestIntegrationFeaturesAgree runs every scenario of features/ offline and on the local
 // backend and fails on any difference in verdict: allowed or denied, the layer that decided,
 // the grant's layer, and the denying policies.
@@ -167,21 +127,12 @@ func TestIntegrationFeaturesAgree(t *testing.T) {
 		t.Errorf("offline: %s\n%s", offSum, offReport)
 	}
 	var diffs []string
-	partial := 0
 	for i := range offLog {
-		if offLog[i] == liveLog[i] {
-			continue
+		if offLog[i] != liveLog[i] {
+			diffs = append(diffs, "offline: "+offLog[i]+"\n  local: "+liveLog[i])
 		}
-		if why, ok := partialAgreement(offLog[i], liveLog[i]); ok {
-			t.Logf("live names only some denying policies, still open (%s):\noffline: %s\n  local: %s", why, offLog[i], liveLog[i])
-			partial++
-			continue
-		}
-		diffs = append(diffs, "offline: "+offLog[i]+"\n  local: "+liveLog[i])
 	}
-	// A scenario that expects the policy the live backend could not name fails there; only
-	// as many as the partial verdicts above may.
-	if liveFailed > partial {
+	if liveFailed > 0 {
 		t.Errorf("local: %s\n%s", liveSum, liveReport)
 	}
 	if len(diffs) > 0 {

@@ -966,11 +966,11 @@ type reviewRecorder struct {
 // reviewKey identifies an admission request: user, operation, resource and object.
 func reviewKey(user string, a backend.Action) string {
 	ns := a.Namespace
-	if !a.Resource.Namespaced && !(a.Resource.GVK.Kind == "Namespace" && a.Operation() != "CREATE") {
+	if !a.Resource.Namespaced {
 		ns = ""
 	}
-	if a.Resource.GVK.Kind == "Namespace" && a.Operation() != "CREATE" {
-		ns = a.Name
+	if a.Resource.GVK.Group == "" && a.Resource.GVK.Kind == "Namespace" && a.Resource.Subresource == "" {
+		ns = a.Name // the API server sets it on every operation, CREATE included
 	}
 	return strings.Join([]string{user, a.Operation(), a.Resource.GVR.Group, a.Resource.GVR.Resource, a.Resource.Subresource, ns, a.Name}, "|")
 }

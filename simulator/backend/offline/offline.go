@@ -290,11 +290,15 @@ func (b *Backend) admissionRequest(a backend.Action, op string, id *identity.Ide
 		UserInfo:        authenticationv1.UserInfo{Username: id.Username, UID: id.UID, Groups: id.Groups, Extra: extra(id.Extra)},
 		NamespaceLabels: b.nsLabels[a.Namespace],
 	}
-	if a.Resource.GVK.Kind == "Namespace" && a.Resource.Subresource == "" && op == "CREATE" {
-		// On CREATE a namespace request has no namespace; on UPDATE and DELETE the API server
-		// takes it from the URL (/api/v1/namespaces/NAME), so it is the namespace's own name.
-		req.Namespace = ""
-		req.NamespaceLabels = nil
+	if a.Resource.GVK.Group == "" && a.Resource.GVK.Kind == "Namespace" {
+		// A request about a Namespace carries the namespace's own name as its namespace, on
+		// every operation: UPDATE and DELETE take it from the URL (/api/v1/namespaces/NAME), and
+		// the create handler sets it from the object's name (k8s.io/apiserver/pkg/endpoints/
+		// handlers/create.go).
+		req.Namespace = a.Name
+		if op == "CREATE" {
+			req.NamespaceLabels = nil
+		}
 	}
 	switch op {
 	case "CREATE":
