@@ -64,18 +64,20 @@ func (o *sourceOptions) compile(s Streams) (*compiler.Output, error) {
 
 type simulateOptions struct {
 	sourceOptions
-	env           string
-	backend       string
-	format        string
-	out           string
-	tags          string
-	seed          int64
-	parallel      int
-	kindNodeImage string
-	keep          bool
-	kubeconfig    string
-	kubeContext   string
-	noColor       bool
+	env             string
+	backend         string
+	format          string
+	out             string
+	tags            string
+	seed            int64
+	parallel        int
+	kindNodeImage   string
+	keep            bool
+	kyvernoManifest string
+	kyvernoRegistry string
+	kubeconfig      string
+	kubeContext     string
+	noColor         bool
 }
 
 // NewSimulateCommand returns guardrail simulate.
@@ -117,7 +119,7 @@ bad environment), 3 backend unavailable.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "environment of scenarios that do not name one (default: the only environment)")
-	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`) kind (needs Docker or Podman; not complete: it stops after creating the cluster), or kubeconfig (any cluster, read-only: impersonation and server-side dry runs)")
+	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`) kind (a kind cluster with Kyverno from its pinned release; needs Docker or Podman), or kubeconfig (any cluster, read-only: impersonation and server-side dry runs)")
 	f.StringVar(&o.format, "format", simulator.FormatPretty, "report format: pretty, junit or cucumber")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
@@ -126,6 +128,8 @@ bad environment), 3 backend unavailable.`,
 	f.IntVar(&o.parallel, "concurrency", 1, "run this many scenarios at once; reports keep file order")
 	f.StringVar(&o.kindNodeImage, "kind-node-image", "", "with --backend kind: the node image (default: kind's)")
 	f.BoolVar(&o.keep, "keep", false, "with --backend kind: keep the cluster after the run")
+	f.StringVar(&o.kyvernoManifest, "kyverno-manifest", "", "with --backend kind: the Kyverno install manifest, a URL, file:// URL or path (default: the pinned release's install.yaml on GitHub)")
+	f.StringVar(&o.kyvernoRegistry, "kyverno-image-registry", "", "with --backend kind: pull Kyverno's images from this registry instead of reg.kyverno.io (air-gapped mirrors)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "with --backend kubeconfig: the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.kubeContext, "context", "", "with --backend kubeconfig: the context (default: the current one)")
 	return cmd
@@ -201,7 +205,10 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 				rendered := compiled.Files[env+"/"+compiler.RenderedFile]
 				switch o.backend {
 				case "kind":
-					return kind.New(ctx, l.Env, rendered, kind.Options{Name: "guardrail-" + env, NodeImage: o.kindNodeImage, Keep: o.keep})
+					return kind.NewWith(ctx, l.Env, rendered, kind.Options{
+						Name: "guardrail-" + env, NodeImage: o.kindNodeImage, Keep: o.keep,
+						KyvernoManifestURL: o.kyvernoManifest, KyvernoImageRegistry: o.kyvernoRegistry,
+					}, kind.Extra{Logs: s.ErrOut})
 				case "kubeconfig":
 					return kubeconfig.New(ctx, l.Env, rendered, kubeconfig.Options{Kubeconfig: o.kubeconfig, Context: o.kubeContext})
 				}

@@ -1,29 +1,21 @@
 package kind
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/apis/config/defaults"
 	"sigs.k8s.io/kind/pkg/cluster"
@@ -31,16 +23,9 @@ import (
 
 	"guardrail.dev/guardrail/compiler/kyverno"
 	"guardrail.dev/guardrail/compiler/model"
-	"guardrail.dev/guardrail/simulator/authz"
 	"guardrail.dev/guardrail/simulator/backend"
-	"guardrail.dev/guardrail/simulator/backend/local"
-	"guardrail.dev/guardrail/simulator/backend/offline"
-	"guardrail.dev/guardrail/simulator/webhook"
+	"guardrail.dev/guardrail/simulator/backend/live"
 )
-
-// ErrNotImplemented is what New returns once the cluster is up, Kyverno installed and the
-// overlay applied: the request side (Do, Authenticate, PodCredentials) is not written yet.
-var ErrNotImplemented = errors.New("kind: backend not implemented past cluster creation, Kyverno install and overlay apply: requests (Do) are not written yet")
 
 // Extra are the settings New takes beyond Options.
 type Extra struct {
@@ -54,10 +39,49 @@ type Extra struct {
 // New checks that a container engine answers and the node image is there (an error
 // matching ErrUnavailable otherwise, within seconds), serves the EKS webhooks on the bridge
 // gateway, creates the kind cluster wired to them, installs Kyverno from
-// opts.KyvernoManifestURL, applies the rendered overlay, and then returns ErrNotImplemented
-// (see there), having deleted the cluster unless opts.Keep.
+// opts.KyvernoManifestURL, applies the rendered overlay and waits for its policies. Requests
+// then go to the cluster's API server as package live's Cluster sends them, each scenario
+// identity with its own bearer token. Close deletes the cluster unless opts.Keep.
 func New(ctx context.Context, env *model.Env, rendered []byte, opts Options) (backend.Backend, error) {
 	return NewWith(ctx, env, rendered, opts, Extra{})
+}
+
+// Backend is the kind backend: a live.Cluster on a kind cluster.
+type Backend struct {
+	*live.Cluster
+	w        *live.Webhooks
+	provider *cluster.Provider
+	name     string
+	dir      string
+	keep     bool
+	logs     io.Writer
+}
+
+// Close implements backend.Backend. The cluster is deleted unless Keep; a kept cluster loses
+// guardrail's admission webhooks first (they stop with this process, and pod creation would
+// fail without the Pod Identity one) and keeps answering its admin kubeconfig, while the
+// scenario identities' tokens stop working with the webhooks.
+func (b *Backend) Close() error {
+	var err error
+	if b.keep {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if b.Cluster != nil {
+			err = b.Cluster.Unregister(ctx)
+		}
+		if b.logs != nil {
+			fmt.Fprintf(b.logs, "kind: kept cluster %s (kubectl --kubeconfig %s/kubeconfig; delete with kind delete cluster --name %s)\n", b.name, b.dir, b.name)
+		}
+	} else {
+		if derr := b.provider.Delete(b.name, b.dir+"/kubeconfig"); err == nil {
+			err = derr
+		}
+		_ = os.RemoveAll(b.dir)
+	}
+	if werr := b.w.Close(); err == nil {
+		err = werr
+	}
+	return err
 }
 
 // NewWith is New with Extra settings.
@@ -73,7 +97,7 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 	if err := ensureImage(ctx, engine, image); err != nil {
 		return nil, err
 	}
-	overlay, err := decode(rendered)
+	overlay, err := live.Decode(rendered, "rendered.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("kind: the rendered overlay: %w", err)
 	}
@@ -81,11 +105,11 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 	if err != nil {
 		return nil, err
 	}
-	kyv, err := decode(manifest)
+	kyv, err := live.Decode(manifest, "the Kyverno manifest")
 	if err != nil {
 		return nil, fmt.Errorf("kind: the Kyverno manifest: %w", err)
 	}
-	cm, err := local.KyvernoConfigMap(extra.Kyverno)
+	cm, err := live.KyvernoConfigMap(extra.Kyverno)
 	if err != nil {
 		return nil, err
 	}
@@ -97,32 +121,19 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 	if err != nil {
 		return nil, err
 	}
-	authorizer, err := authz.New(authz.RBACObjects{}, offline.Associations(env))
+	w, err := live.ServeWebhooks(env, gw)
 	if err != nil {
-		return nil, fmt.Errorf("kind: build the access policy authorizer: %w", err)
+		return nil, fmt.Errorf("kind: serve the webhooks on the bridge gateway %s: %w", gw, err)
 	}
-	hooks := webhook.New(env, authorizer)
-	srv, err := serve(gw, hooks.Handler())
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Close()
-
 	dir, err := os.MkdirTemp("", "guardrail-kind-")
 	if err != nil {
+		_ = w.Close()
 		return nil, err
 	}
 	if opts.Name == "" {
 		opts.Name = DefaultName
 	}
-	opts.NodeImage, opts.WebhookURL, opts.WebhookCAPEM, opts.WebhookDir = image, srv.URL, srv.CAPEM, dir
-	if err := WriteWebhookKubeconfigs(opts); err != nil {
-		return nil, err
-	}
-	cfg, err := Config(opts)
-	if err != nil {
-		return nil, err
-	}
+	opts.NodeImage, opts.WebhookURL, opts.WebhookCAPEM, opts.WebhookDir = image, w.URL(), w.CA(), dir
 	var logger kindlog.Logger = kindlog.NoopLogger{}
 	if extra.Logs != nil {
 		logger = writerLogger{extra.Logs}
@@ -131,26 +142,31 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 	if engine == "podman" {
 		providerOpt = cluster.ProviderWithPodman()
 	}
-	provider := cluster.NewProvider(providerOpt, cluster.ProviderWithLogger(logger))
-	err = provider.Create(opts.Name,
+	b := &Backend{w: w, provider: cluster.NewProvider(providerOpt, cluster.ProviderWithLogger(logger)), name: opts.Name, dir: dir, keep: opts.Keep, logs: extra.Logs}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = b.Close()
+		}
+	}()
+	if err := WriteWebhookKubeconfigs(opts); err != nil {
+		return nil, err
+	}
+	cfg, err := Config(opts)
+	if err != nil {
+		return nil, err
+	}
+	err = b.provider.Create(opts.Name,
 		cluster.CreateWithRawConfig(cfg),
 		cluster.CreateWithNodeImage(image),
 		cluster.CreateWithWaitForReady(3*time.Minute),
 		cluster.CreateWithDisplayUsage(false),
 		cluster.CreateWithDisplaySalutation(false),
 		cluster.CreateWithKubeconfigPath(dir+"/kubeconfig"))
-	cleanup := func() {
-		if !opts.Keep {
-			_ = provider.Delete(opts.Name, dir+"/kubeconfig")
-			_ = os.RemoveAll(dir)
-		}
-	}
 	if err != nil {
-		cleanup()
 		return nil, fmt.Errorf("kind: create cluster %s: %w", opts.Name, err)
 	}
-	defer cleanup()
-	kc, err := provider.KubeConfig(opts.Name, false)
+	kc, err := b.provider.KubeConfig(opts.Name, false)
 	if err != nil {
 		return nil, fmt.Errorf("kind: kubeconfig of %s: %w", opts.Name, err)
 	}
@@ -159,16 +175,17 @@ func NewWith(ctx context.Context, env *model.Env, rendered []byte, opts Options,
 		return nil, err
 	}
 	rc.WarningHandler = rest.NoWarnings{}
-	if err := apply(ctx, rc, kyv, 2*time.Minute); err != nil {
+	if err := live.Apply(ctx, rc, kyv, 2*time.Minute); err != nil {
 		return nil, fmt.Errorf("kind: install Kyverno: %w", err)
 	}
 	if err := waitDeployments(ctx, rc, "kyverno", 5*time.Minute); err != nil {
 		return nil, fmt.Errorf("kind: Kyverno: %w", err)
 	}
-	if err := apply(ctx, rc, overlay, 2*time.Minute); err != nil {
-		return nil, fmt.Errorf("kind: apply the overlay: %w", err)
+	if b.Cluster, err = live.Connect(ctx, env, w, overlay, live.Options{Name: "kind", Admin: rc, PolicyReadyTimeout: 3 * time.Minute}); err != nil {
+		return nil, fmt.Errorf("kind: %w", err)
 	}
-	return nil, ErrNotImplemented
+	ok = true
+	return b, nil
 }
 
 // ensureImage makes sure the node image is present, pulling it once; an image that is
@@ -216,28 +233,6 @@ func fetch(ctx context.Context, loc string) ([]byte, error) {
 		return nil, fmt.Errorf("kind: read the Kyverno manifest: %w", err)
 	}
 	return b, nil
-}
-
-// decode splits a multi-document YAML or JSON stream into objects, skipping empty ones.
-func decode(data []byte) ([]*unstructured.Unstructured, error) {
-	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var out []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := d.Decode(&m); err == io.EOF {
-			return out, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(m) == 0 {
-			continue
-		}
-		u := &unstructured.Unstructured{Object: m}
-		if u.GetKind() == "" || u.GetAPIVersion() == "" {
-			return nil, fmt.Errorf("document %d has no kind or apiVersion", len(out)+1)
-		}
-		out = append(out, u)
-	}
 }
 
 // imageRef is an image reference with a registry host (one with a dot or a port) before
@@ -302,70 +297,6 @@ func rewriteImages(v any, registry string) {
 			rewriteImages(e, registry)
 		}
 	}
-}
-
-// apply server-side applies objects as the admin: namespaces and CRDs first, then the rest,
-// retrying while CRDs become established and webhooks come up, until timeout.
-func apply(ctx context.Context, rc *rest.Config, objs []*unstructured.Unstructured, timeout time.Duration) error {
-	kube, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery()))
-	rank := func(o *unstructured.Unstructured) int {
-		switch o.GetKind() {
-		case "Namespace", "CustomResourceDefinition":
-			return 0
-		case "ClusterPolicy", "ValidatingPolicy":
-			return 2
-		}
-		return 1
-	}
-	sorted := append([]*unstructured.Unstructured(nil), objs...)
-	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i]) < rank(sorted[j]) })
-	deadline := time.Now().Add(timeout)
-	for _, o := range sorted {
-		for {
-			err := applyOne(ctx, dyn, mapper, o)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return err
-			}
-			mapper.Reset()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
-			}
-		}
-	}
-	return nil
-}
-
-func applyOne(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper, o *unstructured.Unstructured) error {
-	gvk := o.GroupVersionKind()
-	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
-	}
-	var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
-	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		ns := o.GetNamespace()
-		if ns == "" {
-			ns = "default"
-		}
-		ri = dyn.Resource(m.Resource).Namespace(ns)
-	}
-	if _, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "guardrail", Force: true}); err != nil {
-		return fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, o.GetNamespace(), o.GetName(), err)
-	}
-	return nil
 }
 
 // waitDeployments waits until every deployment of the namespace is available.

@@ -1,9 +1,11 @@
 package kind
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +20,9 @@ import (
 	"guardrail.dev/guardrail/compiler"
 	"guardrail.dev/guardrail/compiler/load"
 	"guardrail.dev/guardrail/compiler/model"
+	"guardrail.dev/guardrail/simulator"
+	"guardrail.dev/guardrail/simulator/backend"
+	"guardrail.dev/guardrail/simulator/backend/live"
 	"guardrail.dev/guardrail/simulator/webhook"
 )
 
@@ -189,7 +194,7 @@ func TestRewriteImage(t *testing.T) {
 }
 
 func TestPrepareKyverno(t *testing.T) {
-	objs, err := decode([]byte(`apiVersion: v1
+	objs, err := live.Decode([]byte(`apiVersion: v1
 kind: ConfigMap
 metadata: {name: kyverno, namespace: kyverno}
 data: {enableDefaultRegistryMutation: "true"}
@@ -205,7 +210,7 @@ spec:
       - name: kyverno
         image: reg.kyverno.io/kyverno/kyverno:v1.19.1
         args: [--dumpPayload=false, --backgroundScanImage=reg.kyverno.io/kyverno/background-controller:v1.19.1]
-`))
+`), "manifest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,8 +296,10 @@ func TestNewFailsFast(t *testing.T) {
 	}
 }
 
-// TestIntegrationKind creates a kind cluster for dev (Kyverno from the pinned release,
-// the overlay applied). It runs when a container engine answers.
+// TestIntegrationKind runs every scenario of features/ on a kind cluster (Kyverno from the
+// pinned release, the overlay applied, requests through the cluster's API server) and
+// requires them all to pass, as they do offline and on the local backend. It runs when a
+// container engine answers.
 func TestIntegrationKind(t *testing.T) {
 	if err := Available(context.Background()); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -300,15 +307,24 @@ func TestIntegrationKind(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping in -short mode: creates a kind cluster (minutes)")
 	}
-	env, rendered := compileDev(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	b, err := NewWith(ctx, env, rendered, Options{Name: "guardrail-it", NodeImage: os.Getenv("GUARDRAIL_KIND_NODE_IMAGE")}, Extra{Logs: testWriter{t}})
-	if b != nil {
-		defer b.Close()
+	out := compileRepo(t)
+	var report bytes.Buffer
+	res, err := simulator.Run(context.Background(), simulator.Options{
+		Features: []string{"../../../features"}, Compiled: out, Out: &report,
+		Backend: func(ctx context.Context, env string) (backend.Backend, error) {
+			for _, l := range out.Envs {
+				if l.Env.Name == env {
+					return NewWith(ctx, l.Env, out.Files[env+"/"+compiler.RenderedFile], Options{Name: "guardrail-it-" + env, NodeImage: os.Getenv("GUARDRAIL_KIND_NODE_IMAGE")}, Extra{Logs: testWriter{t}})
+				}
+			}
+			return nil, fmt.Errorf("no environment %s", env)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, ErrNotImplemented) {
-		t.Fatalf("New: %v", err)
+	if res.Summary.ScenariosFailed > 0 {
+		t.Errorf("kind: %s\n%s", res.Summary, report.String())
 	}
 }
 
@@ -319,7 +335,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func compileDev(t *testing.T) (*model.Env, []byte) {
+func compileRepo(t *testing.T) *compiler.Output {
 	t.Helper()
 	src, err := load.ReadPaths([]string{"../../../environments"})
 	if err != nil {
@@ -333,11 +349,5 @@ func compileDev(t *testing.T) (*model.Env, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range out.Envs {
-		if l.Env.Name == "dev" {
-			return l.Env, out.Files["dev/"+compiler.RenderedFile]
-		}
-	}
-	t.Fatal("no environment dev")
-	return nil, nil
+	return out
 }

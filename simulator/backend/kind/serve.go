@@ -3,10 +3,6 @@ package kind
 import (
 	"encoding/base64"
 	"fmt"
-	"net"
-	"net/http"
-
-	"guardrail.dev/guardrail/simulator/webhook"
 )
 
 // webhookKubeconfig is a kubeconfig whose cluster is server, verified with ca.
@@ -28,13 +24,4 @@ contexts:
   context: {cluster: guardrail, user: apiserver}
 current-context: webhook
 `, server, caLine)
-}
-
-// serve listens on ip (the bridge gateway) with a fresh self-signed certificate for it.
-func serve(ip net.IP, h http.Handler) (*webhook.Serving, error) {
-	srv, err := webhook.ServeHandler(ip, h)
-	if err != nil {
-		return nil, fmt.Errorf("kind: listen for webhooks on the bridge gateway %s: %w", ip, err)
-	}
-	return srv, nil
 }

@@ -10,14 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,7 +31,7 @@ import (
 	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/simulator/authz"
 	"guardrail.dev/guardrail/simulator/backend"
-	"guardrail.dev/guardrail/simulator/backend/local"
+	"guardrail.dev/guardrail/simulator/backend/live"
 	"guardrail.dev/guardrail/simulator/backend/offline"
 	"guardrail.dev/guardrail/simulator/identity"
 	"guardrail.dev/guardrail/simulator/podidentity"
@@ -229,13 +226,11 @@ func (b *Backend) Do(ctx context.Context, p identity.Principal, a backend.Action
 	var review *admissionv1.AdmissionRequest
 	switch {
 	case a.NonResourcePath != "":
-		if reqErr = nonResource(ctx, cfg, a); reqErr != nil && !apierrors.IsForbidden(reqErr) && !apierrors.IsUnauthorized(reqErr) {
-			if _, ok := reqErr.(apierrors.APIStatus); !ok {
-				return backend.Verdict{}, reqErr
-			}
-			reqErr = nil // past authorization: 404 and friends
+		reqErr = live.NonResource(ctx, cfg, a)
+		if _, ok := reqErr.(apierrors.APIStatus); reqErr != nil && !ok {
+			return backend.Verdict{}, reqErr
 		}
-	case a.AuthorizationOnly || !resourceVerb(a.Verb) && op != "CONNECT":
+	case a.AuthorizationOnly || !live.ResourceVerb(a.Verb) && op != "CONNECT":
 		return b.accessReview(ctx, cfg, id, a)
 	case op == "CONNECT":
 		return backend.Verdict{}, fmt.Errorf("not verifiable on a read-only cluster: %s opens a connection, which has no dry run", a)
@@ -249,121 +244,58 @@ func (b *Backend) Do(ctx context.Context, p identity.Principal, a backend.Action
 	}
 	if reqErr != nil {
 		msg := reqErr.Error()
-		if strings.Contains(msg, "failed calling webhook") {
+		if live.WebhookUnreachable(reqErr) {
 			return backend.Verdict{}, fmt.Errorf("kubeconfig: %s: an admission webhook could not be reached: %w", a, reqErr)
 		}
 		if strings.Contains(msg, "cannot impersonate") && a.Verb != "impersonate" {
 			return backend.Verdict{}, fmt.Errorf("kubeconfig: the kubeconfig's user may not impersonate %s: %w", id.Username, reqErr)
 		}
 	}
-	v = b.verdict(v, id, reqErr)
+	v = live.Verdict(v, reqErr, b.policies, grantLayer(id))
 	if v.Layer == backend.LayerAuthorization {
 		if err := b.accessPolicyError(ctx, id, a); err != nil {
 			return backend.Verdict{}, err
 		}
 	}
 	if v.Layer == backend.LayerAdmission && review != nil {
-		if all, ok := b.replay(ctx, review); ok {
-			v.Admission = mergeResults(v.Admission, all)
-			var msgs []string
-			for _, r := range v.Admission {
-				msgs = append(msgs, r.Message)
-			}
-			v.Message = strings.Join(msgs, "; ")
+		raw, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: review})
+		if err != nil {
+			return backend.Verdict{}, err
+		}
+		if all, ok := live.Replay(ctx, b.admin, raw, b.policies); ok {
+			v.Admission = live.MergeResults(v.Admission, all)
+			v.Message = live.Messages(v.Admission)
 		}
 	}
 	return v, nil
 }
 
-func resourceVerb(verb string) bool {
-	switch verb {
-	case "get", "list", "watch", "create", "update", "patch", "delete":
-		return true
-	}
-	return false
-}
-
-// verdict maps the API server's answer to a verdict, as the local backend does.
-func (b *Backend) verdict(v backend.Verdict, id *identity.Identity, err error) backend.Verdict {
-	if err == nil {
-		v.Allowed = true
-		v.GrantLayer, v.Grant = grantLayer(id)
-		return v
-	}
-	var status apierrors.APIStatus
-	msg := err.Error()
-	code := int32(0)
-	if errors.As(err, &status) {
-		msg, code = status.Status().Message, status.Status().Code
-	}
-	switch {
-	case code == http.StatusUnauthorized:
-		v.Identity = nil
-		v.Layer, v.Reason, v.Message = backend.LayerAuthentication, msg, "Unauthorized"
-	case strings.Contains(msg, "admission webhook") && strings.Contains(msg, "denied the request"):
-		v.GrantLayer, v.Grant = grantLayer(id)
-		v.Layer, v.Reason = backend.LayerAdmission, msg
-		v.Admission = local.ParseDenial(msg, b.policies)
-		var msgs []string
-		for _, r := range v.Admission {
-			msgs = append(msgs, r.Message)
-		}
-		v.Message = strings.Join(msgs, "; ")
-		if v.Message == "" {
-			v.Message = msg
-		}
-	case code == http.StatusForbidden && strings.Contains(msg, "cannot "):
-		v.Layer, v.Reason, v.Message = backend.LayerAuthorization, msg, msg
-	default:
-		// Any other error comes after authorization and admission: the request got through.
-		v.Allowed = true
-		v.GrantLayer, v.Grant = grantLayer(id)
-		v.Message = msg
-	}
-	return v
-}
-
 // grantLayer: impersonated requests are authorized by RBAC only (or system:masters).
-func grantLayer(id *identity.Identity) (layer, grant string) {
-	for _, g := range id.Groups {
-		if g == "system:masters" {
-			return "system:masters", "system:masters"
+func grantLayer(id *identity.Identity) live.Grant {
+	return func() (string, string) {
+		for _, g := range id.Groups {
+			if g == "system:masters" {
+				return "system:masters", "system:masters"
+			}
 		}
+		return "rbac", "RBAC"
 	}
-	return "rbac", "RBAC"
 }
 
 // accessReview asks a SelfSubjectAccessReview as the impersonated identity.
 func (b *Backend) accessReview(ctx context.Context, cfg *rest.Config, id *identity.Identity, a backend.Action) (backend.Verdict, error) {
 	v := backend.Verdict{Identity: id}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return v, err
-	}
-	sar := &authorizationv1.SelfSubjectAccessReview{}
-	if a.NonResourcePath != "" {
-		sar.Spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: a.NonResourcePath, Verb: a.Verb}
-	} else {
-		sar.Spec.ResourceAttributes = &authorizationv1.ResourceAttributes{
-			Namespace: a.Namespace, Verb: a.Verb, Group: a.Resource.GVR.Group, Version: a.Resource.GVR.Version,
-			Resource: a.Resource.GVR.Resource, Subresource: a.Resource.Subresource, Name: a.Name,
-		}
-	}
-	res, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-	if err != nil {
-		if strings.Contains(err.Error(), "cannot impersonate") {
-			return backend.Verdict{}, fmt.Errorf("kubeconfig: the kubeconfig's user may not impersonate %s: %w", id.Username, err)
-		}
-		v = b.verdict(v, id, err)
-	} else if !res.Status.Allowed {
-		v.Layer, v.Reason, v.Message = backend.LayerAuthorization, res.Status.Reason, res.Status.Reason
-		if v.Reason == "" {
-			v.Reason = fmt.Sprintf("%s cannot %s", id.Username, a)
-			v.Message = v.Reason
-		}
-	} else {
+	allowed, reason, err := live.AccessReview(ctx, cfg, id, a)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "cannot impersonate"):
+		return backend.Verdict{}, fmt.Errorf("kubeconfig: the kubeconfig's user may not impersonate %s: %w", id.Username, err)
+	case err != nil:
+		v = live.Verdict(v, err, b.policies, grantLayer(id))
+	case !allowed:
+		v.Layer, v.Reason, v.Message = backend.LayerAuthorization, reason, reason
+	default:
 		v.Allowed = true
-		v.GrantLayer, v.Grant = grantLayer(id)
+		v.GrantLayer, v.Grant = grantLayer(id)()
 	}
 	if v.Layer == backend.LayerAuthorization {
 		if err := b.accessPolicyError(ctx, id, a); err != nil {
@@ -371,34 +303,6 @@ func (b *Backend) accessReview(ctx context.Context, cfg *rest.Config, id *identi
 		}
 	}
 	return v, nil
-}
-
-// nonResource GETs a non-resource URL as the identity; a failure is an API status error.
-func nonResource(ctx context.Context, cfg *rest.Config, a backend.Action) error {
-	client, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+a.NonResourcePath, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode < 300 {
-		return nil
-	}
-	st := metav1.Status{}
-	if json.Unmarshal(body, &st) != nil || st.Message == "" {
-		st.Message = strings.TrimSpace(string(body))
-	}
-	st.Status, st.Code = metav1.StatusFailure, int32(resp.StatusCode)
-	return &apierrors.StatusError{ErrStatus: st}
 }
 
 // notVerifiable is a step the backend cannot check without changing the cluster.
@@ -406,13 +310,6 @@ type notVerifiable struct{ what string }
 
 func (e *notVerifiable) Error() string {
 	return "not verifiable on a read-only cluster: " + e.what + " does not exist"
-}
-
-func (b *Backend) resourceClient(dyn dynamic.Interface, a backend.Action) dynamic.ResourceInterface {
-	if a.Resource.Namespaced {
-		return dyn.Resource(a.Resource.GVR).Namespace(a.Namespace)
-	}
-	return dyn.Resource(a.Resource.GVR)
 }
 
 // resourceRequest sends the action as the identity: reads are reads, writes are dry runs of
@@ -423,25 +320,11 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, id *ide
 	if err != nil {
 		return nil, err
 	}
-	ri := b.resourceClient(dyn, a)
+	ri := live.Resources(dyn, a)
 	dry := []string{metav1.DryRunAll}
 	switch a.Verb {
 	case "get", "list", "watch":
-		if a.Verb == "get" && a.Name != "" {
-			_, err = ri.Get(ctx, a.Name, metav1.GetOptions{})
-		} else if a.Verb == "watch" {
-			timeout := int64(1)
-			var w interface{ Stop() }
-			if w, err = ri.Watch(ctx, metav1.ListOptions{TimeoutSeconds: &timeout}); err == nil {
-				w.Stop()
-			}
-		} else {
-			_, err = ri.List(ctx, metav1.ListOptions{Limit: 1})
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
+		return nil, live.Read(ctx, ri, a)
 	case "create":
 		if a.Resource.Namespaced && a.Namespace != "" {
 			_, err := b.admin.CoreV1().Namespaces().Get(ctx, a.Namespace, metav1.GetOptions{})
@@ -463,7 +346,7 @@ func (b *Backend) resourceRequest(ctx context.Context, cfg *rest.Config, id *ide
 		}
 		return review, err
 	}
-	stored, err := b.resourceClient(b.adminDyn, a).Get(ctx, a.Name, metav1.GetOptions{})
+	stored, err := live.Resources(b.adminDyn, a).Get(ctx, a.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || err == nil && stored == nil {
 		what := a.Resource.GVK.Kind + "/" + a.Name
 		if a.Resource.Namespaced && a.Namespace != "" {
@@ -544,91 +427,6 @@ func (b *Backend) admissionRequest(id *identity.Identity, a backend.Action, obj,
 		req.Options.Raw, _ = json.Marshal(options)
 	}
 	return req
-}
-
-// replay sends the rebuilt admission request to every Kyverno validating webhook whose rules
-// match and returns every denying policy.
-func (b *Backend) replay(ctx context.Context, req *admissionv1.AdmissionRequest) ([]backend.AdmissionResult, bool) {
-	raw, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: req})
-	if err != nil {
-		return nil, false
-	}
-	cfgs, err := b.admin.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, false
-	}
-	var out []backend.AdmissionResult
-	for _, cfg := range cfgs.Items {
-		if cfg.Name == local.KyvernoPolicyWebhook {
-			continue
-		}
-		for _, wh := range cfg.Webhooks {
-			if !strings.Contains(wh.Name, "kyverno") || !local.RulesMatch(wh.Rules, req) {
-				continue
-			}
-			msg, denied, err := b.post(ctx, wh.ClientConfig, raw)
-			if err != nil {
-				return nil, false
-			}
-			if denied {
-				out = mergeResults(out, local.ParseDenial("admission webhook \""+wh.Name+"\" denied the request: "+msg, b.policies))
-			}
-		}
-	}
-	return out, len(out) > 0
-}
-
-// post sends an AdmissionReview to a webhook: by URL, or through the API server's service
-// proxy.
-func (b *Backend) post(ctx context.Context, cc admissionregistrationv1.WebhookClientConfig, review []byte) (string, bool, error) {
-	if cc.URL != nil {
-		return local.PostReview(ctx, *cc.URL, cc.CABundle, review)
-	}
-	s := cc.Service
-	if s == nil {
-		return "", false, fmt.Errorf("webhook without URL or service")
-	}
-	port := int32(443)
-	if s.Port != nil {
-		port = *s.Port
-	}
-	path := ""
-	if s.Path != nil {
-		path = *s.Path
-	}
-	body, err := b.admin.CoreV1().RESTClient().Post().
-		AbsPath(fmt.Sprintf("/api/v1/namespaces/%s/services/https:%s:%d/proxy%s", s.Namespace, s.Name, port, path)).
-		SetHeader("Content-Type", "application/json").Body(review).Do(ctx).Raw()
-	if err != nil {
-		return "", false, err
-	}
-	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &out); err != nil || out.Response == nil {
-		return "", false, fmt.Errorf("service %s/%s: no AdmissionReview response", s.Namespace, s.Name)
-	}
-	if out.Response.Allowed {
-		return "", false, nil
-	}
-	msg := ""
-	if out.Response.Result != nil {
-		msg = out.Response.Result.Message
-	}
-	return msg, true, nil
-}
-
-// mergeResults adds to a the results of b it lacks (by policy and rule), sorted by policy.
-func mergeResults(a, b []backend.AdmissionResult) []backend.AdmissionResult {
-	seen := map[string]bool{}
-	var out []backend.AdmissionResult
-	for _, r := range append(append([]backend.AdmissionResult(nil), a...), b...) {
-		k := r.Name + "\x00" + r.Rule
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, r)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }
 
 var _ backend.Backend = (*Backend)(nil)

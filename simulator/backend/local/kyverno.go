@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,9 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"guardrail.dev/guardrail/simulator/backend/live"
 )
 
 // Kyverno's names in the control plane, as a Helm install named "kyverno" would have them.
@@ -37,7 +37,7 @@ const (
 	kyvernoTLSSecret = "kyverno-svc.kyverno.svc.kyverno-tls-pair"
 
 	// Webhook configurations Kyverno registers; Start waits for both.
-	KyvernoPolicyWebhook   = "kyverno-policy-validating-webhook-cfg"
+	KyvernoPolicyWebhook   = live.KyvernoPolicyWebhook
 	KyvernoResourceWebhook = "kyverno-resource-validating-webhook-cfg"
 )
 
@@ -216,25 +216,7 @@ func readObjects(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeObjects(raw, path)
-}
-
-func decodeObjects(raw []byte, name string) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs, nil
-			}
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		objs = append(objs, &unstructured.Unstructured{Object: m})
-	}
+	return live.Decode(raw, path)
 }
 
 func established(ctx context.Context, dyn dynamic.Interface, names []string) (bool, error) {
@@ -243,23 +225,11 @@ func established(ctx context.Context, dyn dynamic.Interface, names []string) (bo
 		if err != nil {
 			return false, err
 		}
-		if !conditionTrue(crd, "Established") {
+		if !live.ConditionTrue(crd, "Established") {
 			return false, fmt.Errorf("CRD %s is not established", name)
 		}
 	}
 	return true, nil
-}
-
-// conditionTrue reports whether obj's status.conditions has typ with status True.
-func conditionTrue(obj *unstructured.Unstructured, typ string) bool {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if ok && m["type"] == typ && m["status"] == "True" {
-			return true
-		}
-	}
-	return false
 }
 
 func createKyvernoNamespace(ctx context.Context, kube kubernetes.Interface, config map[string]string) error {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,16 +325,7 @@ func aggregated(ctx context.Context, kube kubernetes.Interface) (bool, error) {
 
 func hasRule(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
 	for _, r := range rules {
-		if contains(r.APIGroups, group) && contains(r.Resources, resource) && contains(r.Verbs, verb) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+		if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"guardrail.dev/guardrail/simulator/backend/live"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,7 +76,7 @@ func TestIntegrationControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decodeObjects(raw, seedPolicyFile)
+	objs, err := live.Decode(raw, seedPolicyFile)
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("decode %s: %d objects, %v", seedPolicyFile, len(objs), err)
 	}
@@ -93,7 +94,7 @@ func TestIntegrationControlPlane(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !conditionTrue(p, "Ready") {
+		if !live.ConditionTrue(p, "Ready") {
 			conds, _, _ := unstructured.NestedSlice(p.Object, "status", "conditions")
 			return fmt.Errorf("conditions %v", conds)
 		}

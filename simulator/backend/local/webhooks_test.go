@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func TestIntegrationWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SelfSubjectReview with the webhook's token: %v", err)
 	}
-	if got := ssr.Status.UserInfo; got.Username != user || !contains(got.Groups, group) || !contains(got.Groups, "system:authenticated") {
+	if got := ssr.Status.UserInfo; got.Username != user || !slices.Contains(got.Groups, group) || !slices.Contains(got.Groups, "system:authenticated") {
 		t.Errorf("authenticated as %+v, want %s in %s", got, user, group)
 	}
 	if _, err := kube.CoreV1().ConfigMaps("loki").List(ctx, metav1.ListOptions{}); err != nil {

@@ -1,4 +1,4 @@
-package kind
+package webhook_test
 
 import (
 	"crypto/tls"
@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"guardrail.dev/guardrail/simulator/webhook"
 )
 
-// TestServeCertificate: the webhook server presents a certificate for the address it
+// TestServeHandlerCertificate: the webhook server presents a certificate for the address it
 // listens on, verified by the CA it returns (what the node's API server checks).
-func TestServeCertificate(t *testing.T) {
-	s, err := serve(net.ParseIP("127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.Path) }))
+func TestServeHandlerCertificate(t *testing.T) {
+	s, err := webhook.ServeHandler(net.ParseIP("127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.URL.Path) }))
 	if err != nil {
 		t.Fatal(err)
 	}
