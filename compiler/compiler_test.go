@@ -471,3 +471,78 @@ func TestWriteFailureLeavesOldTree(t *testing.T) {
 		t.Errorf("base was changed by a failed write: %q", after)
 	}
 }
+
+// TestWriteRefusesForeignDirectories: compile replaces whole directories, so it must not
+// replace one that holds anything it does not write; nothing is written then.
+func TestWriteRefusesForeignDirectories(t *testing.T) {
+	out := compileRepo(t, "")
+	tests := []struct {
+		name    string
+		file    string // relative to the output directory; a trailing / makes a directory
+		foreign string // what the error must name
+	}{
+		{"a note in an environment", "dev/notes.md", "holds notes.md,"},
+		{"a text file in base", "base/important.txt", "holds important.txt,"},
+		{"an environment's source file", "dev/env.yaml", "holds env.yaml,"},
+		{"a subdirectory", "prod/charts/", "holds charts/,"},
+		{"JSON outside eks/", "dev/policies/x.json", "holds policies/x.json,"},
+		{"a file where a directory goes", "dev", "exists and is not a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, filepath.FromSlash(tt.file))
+			if strings.HasSuffix(tt.file, "/") {
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte("mine\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := compiler.Write(dir, out)
+			var oe *compiler.OutputError
+			if !errors.As(err, &oe) || !strings.Contains(err.Error(), tt.foreign) {
+				t.Fatalf("Write = %v, want an *OutputError containing %q", err, tt.foreign)
+			}
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("the foreign file is gone: %v", err)
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("Write wrote something: %v", entries)
+			}
+		})
+	}
+	// The output directory itself a file.
+	f := filepath.Join(t.TempDir(), "deploy")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := compiler.Write(f, out); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("Write(a file) = %v", err)
+	}
+}
+
+// TestOwnedAcceptsEverythingCompileWrites: every file of a compiled output, the large
+// environment's included, is one Owned recognises, so recompiling over it is allowed.
+func TestOwnedAcceptsEverythingCompileWrites(t *testing.T) {
+	for _, out := range []*compiler.Output{compileRepo(t, ""), compileRepo(t, emit.ClusterPolicy)} {
+		dir := t.TempDir()
+		if err := compiler.Write(dir, out); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range out.Dirs {
+			if err := compiler.Owned(filepath.Join(dir, d), d == "base"); err != nil {
+				t.Errorf("Owned(%s) = %v", d, err)
+			}
+		}
+		if err := compiler.Write(dir, out); err != nil {
+			t.Errorf("second Write: %v", err)
+		}
+	}
+}

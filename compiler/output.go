@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,7 +18,18 @@ import (
 // Each directory is written in full to a temporary sibling first and swapped in by rename, so
 // a failed write leaves the old tree in place; once a swap fails the swaps already done are
 // undone.
+//
+// Write replaces only directories it wrote itself: a directory under dir that holds a file
+// guardrail compile does not write (see Owned) is an *OutputError, and nothing is written.
 func Write(dir string, out *Output) (err error) {
+	if fi, statErr := os.Stat(dir); statErr == nil && !fi.IsDir() {
+		return &OutputError{Path: dir, Problem: "is not a directory", Fix: "name a directory with -o"}
+	}
+	for _, d := range out.Dirs {
+		if err := Owned(filepath.Join(dir, d), d == "base"); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("failed to create output directory: %w", err)
 	}
@@ -25,7 +37,11 @@ func Write(dir string, out *Output) (err error) {
 	if err != nil {
 		return fmt.Errorf("failed to create output directory: %w", err)
 	}
-	defer os.RemoveAll(staging)
+	defer func() {
+		if rmErr := removeAll(staging); rmErr != nil && err == nil {
+			err = fmt.Errorf("the output is written, but the previous output could not be removed from %s: %w; remove it by hand", staging, rmErr)
+		}
+	}()
 	for p, b := range out.Files {
 		full := filepath.Join(staging, "new", filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -63,6 +79,96 @@ func Write(dir string, out *Output) (err error) {
 		done = append(done, s)
 		if err := os.Rename(filepath.Join(staging, "new", d), target); err != nil {
 			return fmt.Errorf("failed to replace %s: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// removeAll removes a tree, making its directories writable first when a plain RemoveAll
+// fails (an old output with a read-only directory in it).
+func removeAll(root string) error {
+	if os.RemoveAll(root) == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(root)
+}
+
+// OutputError is an output directory guardrail will not write to.
+type OutputError struct {
+	Path    string
+	Problem string
+	Fix     string
+}
+
+func (e *OutputError) Error() string { return fmt.Sprintf("%s %s: %s", e.Path, e.Problem, e.Fix) }
+
+// envFiles are the top-level files of a compiled environment directory; eks/ holds *.json and
+// policies/ *.yaml.
+var envFiles = map[string]bool{
+	"kustomization.yaml": true, RenderedFile: true, "aws-auth.yaml": true,
+	"namespaces.yaml": true, "rbac.yaml": true, "serviceaccounts.yaml": true,
+}
+
+// Owned returns nil when target is missing, empty, or holds only files guardrail compile
+// writes there (base: kustomization.yaml and the library's YAML files), and an *OutputError
+// naming the first other file otherwise, so that compile never deletes what it did not write.
+func Owned(target string, base bool) error {
+	fi, err := os.Lstat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &OutputError{Path: target, Problem: "exists and is not a directory guardrail compile wrote", Fix: "move it away or compile into another directory (-o)"}
+	}
+	var foreign string
+	err = filepath.WalkDir(target, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(target, p)
+		rel = filepath.ToSlash(rel)
+		if e.IsDir() {
+			if rel == "." || !base && (rel == "eks" || rel == "policies") {
+				return nil
+			}
+			foreign = rel + "/"
+			return fs.SkipAll
+		}
+		dir, name := path.Split(rel)
+		ours := false
+		switch {
+		case base:
+			ours = dir == "" && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
+		case dir == "":
+			ours = envFiles[name]
+		case dir == "eks/":
+			ours = strings.HasSuffix(name, ".json")
+		case dir == "policies/":
+			ours = strings.HasSuffix(name, ".yaml")
+		}
+		if !ours || !e.Type().IsRegular() {
+			foreign = rel
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", target, err)
+	}
+	if foreign != "" {
+		return &OutputError{
+			Path:    target,
+			Problem: fmt.Sprintf("holds %s, which guardrail compile does not write, and compile replaces the whole directory", foreign),
+			Fix:     "move it away, or compile into another directory (-o)",
 		}
 	}
 	return nil

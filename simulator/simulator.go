@@ -98,6 +98,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	default:
 		return nil, &InputError{[]string{fmt.Sprintf("unknown format %q: use pretty, junit or cucumber", opts.Format)}}
 	}
+	if err := CheckTags(opts.Tags); err != nil {
+		return nil, &InputError{[]string{err.Error()}}
+	}
 	envs := map[string]bool{}
 	rendered := map[string][]byte{}
 	for _, l := range opts.Compiled.Envs {
@@ -379,4 +382,31 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// tagTerm is one term of a godog tag expression: a tag, or ~ and a tag for "not".
+var tagTerm = regexp.MustCompile(`^~?@[^\s,&~@()]+$`)
+
+// CheckTags checks a godog tag expression: terms joined by "&&" (and), alternatives by ","
+// (or), each term @tag or ~@tag (not). godog has no parentheses and fails on an empty term.
+func CheckTags(expr string) error {
+	if strings.TrimSpace(expr) == "" {
+		if expr != "" {
+			return fmt.Errorf("--tags %q is blank: give a tag expression such as @guardrail or ~@slow, or leave --tags out", expr)
+		}
+		return nil
+	}
+	for _, alt := range strings.Split(expr, ",") {
+		for _, term := range strings.Split(alt, "&&") {
+			t := strings.TrimSpace(term)
+			if !tagTerm.MatchString(t) {
+				what := fmt.Sprintf("%q is not a tag", t)
+				if t == "" {
+					what = "a term is empty"
+				}
+				return fmt.Errorf("--tags %q: %s; godog tag expressions are terms @tag or ~@tag (not), joined by && (and) or , (or), without parentheses: for example \"@guardrail && ~@slow\"", expr, what)
+			}
+		}
+	}
+	return nil
 }

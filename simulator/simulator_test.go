@@ -326,3 +326,34 @@ spec:
 		})
 	}
 }
+
+func TestCheckTags(t *testing.T) {
+	for expr, want := range map[string]string{
+		"":            "",
+		"@guardrail":  "",
+		"~@slow":      "",
+		"@a && ~@b":   "",
+		"@a,@b && @c": "",
+		"@a &&":       "a term is empty",
+		"&&":          "a term is empty",
+		",":           "a term is empty",
+		"@a,,@b":      "a term is empty",
+		" ":           "is blank",
+		"~":           `"~" is not a tag`,
+		"(((":         `"(((" is not a tag`,
+		"guardrail":   `"guardrail" is not a tag`,
+		"@a && (@b)":  `"(@b)" is not a tag`,
+		"@two words":  `"@two words" is not a tag`,
+	} {
+		err := simulator.CheckTags(expr)
+		if want == "" {
+			if err != nil {
+				t.Errorf("CheckTags(%q) = %v, want nil", expr, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckTags(%q) = %v, want an error containing %q", expr, err, want)
+		}
+	}
+}

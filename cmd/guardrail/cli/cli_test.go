@@ -58,6 +58,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--format", "xml", features}, "error: --format must be pretty, junit or cucumber, not \"xml\"\n"},
 		{[]string{"compile", "--policies", "no-such-dir", envs}, "error: --policies no-such-dir: not a directory of Kyverno policies\n"},
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--out", "/no/such/dir/r.xml", features}, "error: --out /no/such/dir/r.xml: the directory /no/such/dir does not exist\n"},
+		{[]string{"simulate", "--concurrency", "0", features}, "error: --concurrency must be 1 or more, not 0\n"},
+		{[]string{"simulate", "--random-seed", "-1", features}, "error: --random-seed must be a positive seed (0 keeps file order), not -1\n"},
+		{[]string{"simulate", "--keep", features}, "error: --keep is for --backend kind, not offline\n"},
+		{[]string{"simulate", "--backend", "local", "--context", "x", features}, "error: --context is for --backend kubeconfig, not local\n"},
+		{[]string{"simulate", "--backend", "kind", "--kyverno-manifest", "/no/such.yaml", features}, "error: --kyverno-manifest: stat /no/such.yaml: no such file or directory\n"},
+		{[]string{"simulate", "--backend", "kubeconfig", "--kubeconfig", "/no/such/config", features}, "error: --kubeconfig: stat /no/such/config: no such file or directory\n"},
+		{[]string{"simulate", "--environments", envs, "--policies", policies, "--tags", "@a &&", features}, "error: --tags \"@a &&\": a term is empty; godog tag expressions are terms @tag or ~@tag (not), joined by && (and) or , (or), without parentheses: for example \"@guardrail && ~@slow\"\n"},
 	}
 	for _, c := range cases {
 		code, out, errOut := run(t, c.args...)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -115,6 +116,10 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 		return nil
 	}
 	if err := compiler.Write(o.out, out); err != nil {
+		var oe *compiler.OutputError
+		if errors.As(err, &oe) {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
 	if !o.quiet {

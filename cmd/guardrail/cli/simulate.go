@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -119,7 +120,7 @@ bad environment), 3 backend unavailable.`,
 	o.addFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "environment of scenarios that do not name one (default: the only environment)")
-	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs `make local-tools`) kind (a kind cluster with Kyverno from its pinned release; needs Docker or Podman), or kubeconfig (any cluster, read-only: impersonation and server-side dry runs)")
+	f.StringVar(&o.backend, "backend", "offline", "where scenarios run: offline, local (a real kube-apiserver and Kyverno on loopback; needs make local-tools), kind (a kind cluster with Kyverno from its pinned release; needs Docker or Podman), or kubeconfig (any cluster, read-only: impersonation and server-side dry runs)")
 	f.StringVar(&o.format, "format", simulator.FormatPretty, "report format: pretty, junit or cucumber")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of standard output")
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
@@ -147,6 +148,40 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 		}
 		if st, err := os.Stat(filepath.Dir(o.out)); err != nil || !st.IsDir() {
 			return usageErrorf("--out %s: the directory %s does not exist", o.out, filepath.Dir(o.out))
+		}
+	}
+	if err := simulator.CheckTags(o.tags); err != nil {
+		return usageErrorf("%v", err)
+	}
+	if o.parallel < 1 {
+		return usageErrorf("--concurrency must be 1 or more, not %d", o.parallel)
+	}
+	if o.seed < 0 {
+		return usageErrorf("--random-seed must be a positive seed (0 keeps file order), not %d", o.seed)
+	}
+	for _, f := range []struct {
+		name, backend string
+		set           bool
+	}{
+		{"kind-node-image", "kind", o.kindNodeImage != ""},
+		{"keep", "kind", o.keep},
+		{"kyverno-manifest", "kind", o.kyvernoManifest != ""},
+		{"kyverno-image-registry", "kind", o.kyvernoRegistry != ""},
+		{"kubeconfig", "kubeconfig", o.kubeconfig != ""},
+		{"context", "kubeconfig", o.kubeContext != ""},
+	} {
+		if f.set && o.backend != f.backend {
+			return usageErrorf("--%s is for --backend %s, not %s", f.name, f.backend, o.backend)
+		}
+	}
+	if m := o.kyvernoManifest; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+		if _, err := os.Stat(strings.TrimPrefix(m, "file://")); err != nil {
+			return usageErrorf("--kyverno-manifest: %v", err)
+		}
+	}
+	if o.kubeconfig != "" {
+		if _, err := os.Stat(o.kubeconfig); err != nil {
+			return usageErrorf("--kubeconfig: %v", err)
 		}
 	}
 	switch o.backend {
