@@ -413,7 +413,7 @@ func TestWriteReplacesWholeDirectoriesAndCheckSeesDrift(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if d, _ := compiler.Diff(dir, out); !strings.Contains(d, "--- "+filepath.ToSlash(stale)+"\n+++ /dev/null") {
+	if d, _ := compiler.Diff(dir, out); !strings.Contains(d, "--- "+filepath.ToSlash(stale)+"\t(on disk)\n+++ /dev/null\n") {
 		t.Errorf("diff does not report the stale file:\n%s", d)
 	}
 	if err := compiler.Write(dir, out); err != nil {

@@ -224,9 +224,10 @@ func Diff(dir string, out *Output) (string, error) {
 		if want == nil {
 			to = "/dev/null"
 		}
+		// The labels after the tab say which side is which; patch(1) ignores them.
 		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 			A: splitLines(have), B: splitLines(want),
-			FromFile: from, ToFile: to, Context: 3,
+			FromFile: from, FromDate: label(have, "(on disk)"), ToFile: to, ToDate: label(want, "(compiled)"), Context: 3,
 		})
 		if err != nil {
 			return "", err
@@ -234,6 +235,13 @@ func Diff(dir string, out *Output) (string, error) {
 		b.WriteString(text)
 	}
 	return b.String(), nil
+}
+
+func label(b []byte, l string) string {
+	if b == nil {
+		return ""
+	}
+	return l
 }
 
 // splitLines splits text into lines that keep their newline; difflib's own SplitLines adds a

@@ -232,6 +232,10 @@ func preflight(features []featureInfo, envs map[string]bool, defaultEnv string, 
 		for _, p := range f.pickles {
 			scenarios++
 			env := defaultEnv
+			// After an unknown environment or an undefined step (which may have been the
+			// environment step), the scenario's environment is unknown: its other steps are
+			// not checked against one, so that one mistake gives one problem.
+			envUnknown := false
 			for _, st := range p.Steps {
 				line := 0
 				if len(st.AstNodeIds) > 0 {
@@ -248,6 +252,7 @@ func preflight(features []featureInfo, envs map[string]bool, defaultEnv string, 
 				case 0:
 					problems = append(problems, fmt.Sprintf("%s: undefined step %q; did you mean one of:\n    %s\n  (guardrail steps lists them all)",
 						at, st.Text, strings.Join(steps.Nearest(st.Text, 3), "\n    ")))
+					envUnknown = envUnknown || env == ""
 					continue
 				default:
 					var pats []string
@@ -257,11 +262,19 @@ func preflight(features []featureInfo, envs map[string]bool, defaultEnv string, 
 					problems = append(problems, fmt.Sprintf("%s: ambiguous step %q matches %s", at, st.Text, strings.Join(pats, " and ")))
 					continue
 				}
+				if problem := argumentProblem(m[0], st); problem != "" {
+					problems = append(problems, fmt.Sprintf("%s: %s", at, problem))
+				}
 				if name, ok := environmentOf(st.Text); ok {
 					if !envs[name] {
 						problems = append(problems, fmt.Sprintf("%s: unknown environment %q; compiled: %s", at, name, strings.Join(sortedKeys(envs), ", ")))
+						env, envUnknown = "", true
+						continue
 					}
-					env = name
+					env, envUnknown = name, false
+					continue
+				}
+				if envUnknown {
 					continue
 				}
 				if env == "" {
@@ -276,6 +289,25 @@ func preflight(features []featureInfo, envs map[string]bool, defaultEnv string, 
 		}
 	}
 	return dedupe(problems), scenarios
+}
+
+// argumentProblem says what is wrong with the doc string or data table under a step: missing
+// where the step needs one, present where it takes none (godog would ignore it or fail at run
+// time); "" when it is right.
+func argumentProblem(def *steps.Step, st *messages.PickleStep) string {
+	hasDoc := st.Argument != nil && st.Argument.DocString != nil
+	hasTable := st.Argument != nil && st.Argument.DataTable != nil
+	switch {
+	case def.Arg == "docstring" && !hasDoc:
+		return fmt.Sprintf("step %q needs a doc string: put the object on the lines after it, between two lines of \"\"\"", st.Text)
+	case def.Arg == "table" && !hasTable:
+		return fmt.Sprintf("step %q needs a data table: put its rows (| a | b |) on the lines after it", st.Text)
+	case def.Arg != "docstring" && hasDoc:
+		return fmt.Sprintf("step %q takes no doc string: remove the \"\"\" block under it", st.Text)
+	case def.Arg != "table" && hasTable:
+		return fmt.Sprintf("step %q takes no data table: remove the | rows under it", st.Text)
+	}
+	return ""
 }
 
 var (

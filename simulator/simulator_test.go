@@ -357,3 +357,30 @@ func TestCheckTags(t *testing.T) {
 		}
 	}
 }
+
+// TestOneMistakeOneProblem: a step's doc string or table is checked before the run, and an
+// unknown or misspelt environment step does not make every later step a problem too.
+func TestOneMistakeOneProblem(t *testing.T) {
+	cases := []struct{ name, steps, want string }{
+		{"missing doc string", "    Given the environment \"dev\"\n    Given I am \"alice@example.com\" using permission set \"Developer\"\n    When I create this in namespace \"app-payments\":\n    Then it is allowed\n",
+			`t.feature:5: step "I create this in namespace \"app-payments\":" needs a doc string: put the object on the lines after it, between two lines of """`},
+		{"table where none is taken", "    Given the environment \"dev\"\n      | a |\n",
+			`t.feature:3: step "the environment \"dev\"" takes no data table: remove the | rows under it`},
+		{"unknown environment", "    Given the environment \"staging\"\n    Given I am \"elon.musk@example.com\" using permission set \"Cell_Infra_Admin\"\n    When I delete namespace \"testnamespace\"\n",
+			`t.feature:3: unknown environment "staging"; compiled: dev, prod`},
+		{"misspelt environment step", "    Given the enviroment \"dev\"\n    Given I am \"elon.musk@example.com\" using permission set \"Cell_Infra_Admin\"\n",
+			`t.feature:3: undefined step "the enviroment \"dev\""`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := run(t, "Feature: x\n  Scenario: y\n"+c.steps, "")
+			var input *simulator.InputError
+			if !errors.As(err, &input) {
+				t.Fatalf("got %v, want an InputError", err)
+			}
+			if len(input.Problems) != 1 || !strings.Contains(input.Problems[0], "/"+c.want) {
+				t.Errorf("problems %q, want exactly one starting %q", input.Problems, c.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,21 @@ func (f *File) diag(sev Severity, path, fix, format string, args ...any) Diagnos
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// firstTab is the position of the first tab in the indentation of a line, 1-based.
+func firstTab(data []byte) (line, col int, ok bool) {
+	for i, l := range strings.Split(string(data), "\n") {
+		for j, c := range l {
+			if c == '\t' {
+				return i + 1, j + 1, true
+			}
+			if c != ' ' {
+				break
+			}
+		}
+	}
+	return 0, 0, false
+}
+
 // Decode strictly decodes one environment file. An unknown or misspelt field, a value of the
 // wrong type, a duplicate key or a YAML syntax error is a diagnostic with its line and column.
 // It returns a File (nil only when the YAML cannot be parsed) and every problem found.
@@ -71,8 +86,13 @@ func Decode(path string, data []byte) (*File, Diagnostics) {
 		if msg == "EOF" {
 			msg = "the file is empty"
 		}
-		return nil, Diagnostics{{File: path, Line: line, Column: 1, Message: "invalid YAML: " + msg,
-			Fix: "an environment file holds one YAML document with apiVersion, kind, metadata and spec"}}
+		fix := "an environment file holds one YAML document with apiVersion, kind, metadata and spec"
+		// yaml.v3 reports a tab as a token that cannot start; name the tab.
+		if ln, col, ok := firstTab(data); ok && ln <= line {
+			return nil, Diagnostics{{File: path, Line: ln, Column: col, Message: "invalid YAML: a tab character indents this line",
+				Fix: "YAML indents with spaces only: replace the tab with spaces"}}
+		}
+		return nil, Diagnostics{{File: path, Line: line, Column: 1, Message: "invalid YAML: " + msg, Fix: fix}}
 	}
 	f := &File{Path: path, Env: &v1alpha1.Environment{}, pos: map[string]position{}}
 	var ds Diagnostics

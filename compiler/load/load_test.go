@@ -72,6 +72,8 @@ func TestDiagnostics(t *testing.T) {
 	}{
 		{"yaml syntax", "apiVersion: [\n", []string{
 			`env.yaml:1:1: error: invalid YAML: did not find expected node content (an environment file holds one YAML document with apiVersion, kind, metadata and spec)`}},
+		{"tab indentation", "apiVersion: guardrail.dev/v1alpha1\nkind: Environment\nmetadata:\n\tname: dev\n", []string{
+			`env.yaml:4:1: error: invalid YAML: a tab character indents this line (YAML indents with spaces only: replace the tab with spaces)`}},
 		{"empty file", "", []string{
 			`env.yaml:1:1: error: invalid YAML: the file is empty (an environment file holds one YAML document with apiVersion, kind, metadata and spec)`}},
 		{"second document", base + "---\nkind: Environment\n", []string{

@@ -55,6 +55,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "extra"}, "error: guardrail version takes no arguments, got [\"extra\"]\n"},
 		{[]string{"whoami", "--environments", envs, "--env", "dev"}, "error: say who is asking: --user and --permission-set, --role-arn and --session, --as, or --service-account\n"},
 		{[]string{"can-i", "get"}, "error: can-i takes VERB RESOURCE [NAME], got 1 arguments\n"},
+		{[]string{"whoami", "--environments", envs, "--env", "dev", "--service-account", "a/b/c"}, "error: --service-account takes namespace/name, not \"a/b/c\"\n"},
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--format", "xml", features}, "error: --format must be pretty, junit or cucumber, not \"xml\"\n"},
 		{[]string{"compile", "--policies", "no-such-dir", envs}, "error: --policies no-such-dir: not a directory of Kyverno policies\n"},
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--out", "/no/such/dir/r.xml", features}, "error: --out /no/such/dir/r.xml: the directory /no/such/dir does not exist\n"},
@@ -121,7 +122,7 @@ func TestCompileAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, errOut = run(t, "compile", "--check", "-q", "-o", out, "--policies", policies, envs)
-	if code != cli.ExitFailed || !strings.Contains(stdout, "--- "+ns+"\n+++ "+ns+"\n") || !strings.Contains(stdout, "-stale\n") ||
+	if code != cli.ExitFailed || !strings.Contains(stdout, "--- "+ns+"\t(on disk)\n+++ "+ns+"\t(compiled)\n") || !strings.Contains(stdout, "-stale\n") ||
 		errOut != "error: "+out+" is out of date: run guardrail compile and commit the result\n" {
 		t.Fatalf("check of stale output: code %d stdout %q stderr %q", code, stdout, errOut)
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -102,6 +103,9 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 		fmt.Fprintf(s.ErrOut, "warning: %s: no environment produces it any more; delete it so GitOps stops applying it\n", d)
 	}
 	if o.check {
+		if _, err := os.Stat(o.out); errors.Is(err, fs.ErrNotExist) {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s does not exist: run guardrail compile -o %s and commit the result", o.out, o.out)}
+		}
 		diff, err := compiler.Diff(o.out, out)
 		if err != nil {
 			return &ExitError{Code: ExitFailed, Err: err}

@@ -60,7 +60,7 @@ func (o *principalOptions) principal() (identity.Principal, error) {
 	}
 	if o.serviceAccount != "" {
 		ns, name, ok := strings.Cut(o.serviceAccount, "/")
-		if !ok || ns == "" || name == "" {
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 			return identity.Principal{}, usageErrorf("--service-account takes namespace/name, not %q", o.serviceAccount)
 		}
 		ps = append(ps, identity.Principal{Kind: identity.ServiceAccount, Namespace: ns, ServiceAccount: name})
