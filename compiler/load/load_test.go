@@ -148,6 +148,9 @@ func TestDiagnostics(t *testing.T) {
 		{"bad member and duplicate", edit("members: [a@example.com]", "members: [a@example.com, a@example.com, 'bad name']"), []string{
 			`env.yaml:15:30: error: spec.teams[0].members[1]: member "a@example.com" is listed twice (remove the repeated entry)`,
 			`env.yaml:15:45: error: spec.teams[0].members[2]: "bad name" is not a valid session name (an Identity Center user name becomes the STS session name: 2-64 characters of letters, digits and _+=,.@-)`}},
+		{"role names", base + "    namespaces: [{name: a, role: Edit}, {name: b, role: veiw}, {name: c, role: superuser}, {name: d, role: 'tenant:reader'}]\n", []string{
+			`env.yaml:16:34: error: spec.teams[0].namespaces[0].role: "Edit" is not a valid ClusterRole name (did you mean "edit"?)`,
+			`env.yaml:16:57: warning: spec.teams[0].namespaces[1].role: "veiw" is not a Kubernetes default ClusterRole (admin, cluster-admin, edit, view) (did you mean "view"? (a ClusterRole "veiw" must exist in the cluster, or the binding grants nothing))`}},
 		{"namespace owned by two teams", base + "    namespaces: [{name: app, role: edit}]\n  - name: dev\n    permissionSets: [Admin]\n    members: [b@example.com]\n    namespaces: [{name: app, role: view}]\n", []string{
 			`env.yaml:20:25: error: spec.teams[1].namespaces[0].name: namespace "app" is already owned by team "ops" (a namespace has one owning team; give the other team a ClusterRole or a second namespace)`}},
 		{"two pod identities for one service account", base + "  namespaces: [{name: loki}]\n  podIdentities:\n  - {namespace: loki, serviceAccount: loki, roleArn: 'arn:aws:iam::123456789012:role/a'}\n  - {namespace: loki, serviceAccount: loki, roleArn: 'arn:aws:iam::123456789012:role/b'}\n", []string{

@@ -449,12 +449,27 @@ func (v *validator) teams(psNames map[string]bool) (map[string]bool, map[string]
 	return names, people
 }
 
+// defaultClusterRoles are the user-facing ClusterRoles every Kubernetes cluster has.
+var defaultClusterRoles = []string{"admin", "cluster-admin", "edit", "view"}
+
 func (v *validator) roleName(path, name string) {
 	if !v.required(path, name, "name a ClusterRole such as admin, edit or view") {
 		return
 	}
+	near := nearest(name, defaultClusterRoles)
 	if errs := validation.IsDNS1123Subdomain(strings.ReplaceAll(name, ":", "-")); len(errs) > 0 {
-		v.errf(path, "name a ClusterRole such as admin, edit or view", "%q is not a valid role name: %s", name, strings.Join(errs, "; "))
+		fix := "ClusterRole names are lowercase letters, digits, '-', '.' and ':', such as admin, edit or view"
+		if near != "" {
+			fix = fmt.Sprintf("did you mean %q?", near)
+		}
+		v.errf(path, fix, "%q is not a valid ClusterRole name", name)
+		return
+	}
+	if near != "" && near != name {
+		// A custom ClusterRole is fine, but one a letter or two from a default one is more
+		// likely a typo: the binding would grant nothing.
+		v.warnf(path, fmt.Sprintf("did you mean %q? (a ClusterRole %q must exist in the cluster, or the binding grants nothing)", near, name),
+			"%q is not a Kubernetes default ClusterRole (%s)", name, strings.Join(defaultClusterRoles, ", "))
 	}
 }
 
