@@ -148,6 +148,9 @@ func TestDiagnostics(t *testing.T) {
 		{"bad member and duplicate", edit("members: [a@example.com]", "members: [a@example.com, a@example.com, 'bad name']"), []string{
 			`env.yaml:15:30: error: spec.teams[0].members[1]: member "a@example.com" is listed twice (remove the repeated entry)`,
 			`env.yaml:15:45: error: spec.teams[0].members[2]: "bad name" is not a valid session name (an Identity Center user name becomes the STS session name: 2-64 characters of letters, digits and _+=,.@-)`}},
+		{"regions", edit("region: eu-west-1", "region: eu-central-12345, identityCenterRegion: mars-north-1"), []string{
+			`env.yaml:6:44: error: spec.aws.region: "eu-central-12345" is not an AWS region (write a region such as eu-west-1 or ap-northeast-2)`,
+			`env.yaml:6:84: error: spec.aws.identityCenterRegion: "mars-north-1" is not an AWS region (write a region such as us-east-1)`}},
 		{"role names", base + "    namespaces: [{name: a, role: Edit}, {name: b, role: veiw}, {name: c, role: superuser}, {name: d, role: 'tenant:reader'}]\n", []string{
 			`env.yaml:16:34: error: spec.teams[0].namespaces[0].role: "Edit" is not a valid ClusterRole name (did you mean "edit"?)`,
 			`env.yaml:16:57: warning: spec.teams[0].namespaces[1].role: "veiw" is not a Kubernetes default ClusterRole (admin, cluster-admin, edit, view) (did you mean "view"? (a ClusterRole "veiw" must exist in the cluster, or the binding grants nothing))`}},

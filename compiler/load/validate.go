@@ -25,7 +25,7 @@ var AccessPolicies = []string{
 
 var (
 	accountRe      = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	regionRe       = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$`)
 	clusterNameRe  = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 	psNameRe       = regexp.MustCompile(`^[\w+=,.@-]{1,32}$`)
 	suffixRe       = regexp.MustCompile(`^[0-9A-Za-z]{1,32}$`)
