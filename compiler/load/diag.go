@@ -79,6 +79,7 @@ func (ds Diagnostics) Errors(strict bool) Diagnostics {
 	var out Diagnostics
 	for _, d := range ds {
 		if d.Severity == Error || strict {
+			d.Severity = Error // under strict a warning is an error, and says so
 			out = append(out, d)
 		}
 	}

@@ -2,6 +2,7 @@ package load
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -136,6 +137,15 @@ func (v *validator) run() {
 		v.errf("metadata.name", "choose another name: deploy/base holds the policies/ library", "the environment name %q is reserved", e.Metadata.Name)
 	}
 	v.labels("metadata.labels", e.Metadata.Labels)
+	if base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(v.f.Path), ".yaml"), ".yml"); e.Metadata.Name != "" && e.Metadata.Name != "base" &&
+		len(validation.IsDNS1123Label(e.Metadata.Name)) == 0 && base != e.Metadata.Name && base != filepath.Base(v.f.Path) {
+		v.warnf("metadata.name", fmt.Sprintf("name the file %s.yaml, or the environment %q", e.Metadata.Name, base),
+			"the environment in %s is named %q: compile writes it to deploy/%s", filepath.Base(v.f.Path), e.Metadata.Name, e.Metadata.Name)
+	}
+	if _, ok := v.f.pos["spec"]; !ok {
+		v.errf("spec", "add spec with aws, cluster, permissionSets and teams (see docs/environment.md)", "required field is missing")
+		return
+	}
 
 	s := &e.Spec
 	if v.required("spec.aws.accountId", s.AWS.AccountID, `give the 12-digit account ID, quoted: accountId: "123456789012"`) &&

@@ -101,8 +101,9 @@ func TestValidateRepository(t *testing.T) {
 		!strings.Contains(errOut, "prod.yaml:82:21: warning: spec.guardrails[2].deny.clusterRoles: permission set Platform_Admin gets its power from the EKS access policy AmazonEKSClusterAdminPolicy") {
 		t.Errorf("code %d, stderr %s", code, errOut)
 	}
-	if code, _, _ := run(t, "validate", "--strict", envs); code != cli.ExitFailed {
-		t.Errorf("--strict: code %d, want 1 (the prod lint is an error)", code)
+	if code, _, errOut := run(t, "validate", "--strict", envs); code != cli.ExitFailed ||
+		!strings.Contains(errOut, "prod.yaml:82:21: error: spec.guardrails[2].deny.clusterRoles: permission set Platform_Admin") || strings.Contains(errOut, "warning:") {
+		t.Errorf("--strict: code %d, want 1 with the prod lint printed as an error; stderr %s", code, errOut)
 	}
 }
 

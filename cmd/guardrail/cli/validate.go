@@ -27,7 +27,7 @@ to fix it; in a file that cannot be decoded (an unknown field, a value of the wr
 other checks wait until the decoding errors are fixed, so they do not report consequences. Lints (for example a guardrail that matches clusterRoles where the person's power comes
 from an EKS access policy) are warnings, and errors under --strict.
 
-Paths are files or directories (their *.yaml files); the default is environments/.
+Paths are files or directories (their *.yaml and *.yml files); the default is environments/.
 
 Exit codes: 0 valid, 1 invalid input, 2 usage error (bad flags, unreadable paths).`,
 		Example: `  guardrail validate
@@ -45,7 +45,10 @@ func (o *validateOptions) run(s Streams, paths []string) error {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	loaded, diags := load.Load(sources)
-	printDiagnostics(s, diags, o.quiet && !o.strict)
+	if o.strict {
+		diags = diags.Errors(true)
+	}
+	printDiagnostics(s, diags, o.quiet)
 	if errs := diags.Errors(o.strict); len(errs) > 0 {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s found", count(len(errs), "problem"))}
 	}

@@ -11,6 +11,9 @@ import (
 // Version is set at build time with -ldflags "-X guardrail.dev/guardrail/cmd/guardrail/cli.Version=v1.2.3".
 var Version = ""
 
+// Commit is set at build time by the Makefile (git rev-parse), for builds without VCS stamping.
+var Commit = ""
+
 // NewVersionCommand returns guardrail version.
 func NewVersionCommand(s Streams) *cobra.Command {
 	return &cobra.Command{
@@ -25,13 +28,13 @@ func NewVersionCommand(s Streams) *cobra.Command {
 }
 
 func versionString() string {
-	v, commit := Version, ""
+	v, commit := Version, Commit
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			v = info.Main.Version
 		}
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 && commit == "" {
 				commit = s.Value[:12]
 			}
 		}
