@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"guardrail.dev/guardrail/compiler/resources"
 	"guardrail.dev/guardrail/simulator/backend"
@@ -65,12 +66,22 @@ func (o *canIOptions) run(s Streams, args []string) error {
 		if !resourceVerbs[args[0]] {
 			fmt.Fprintf(s.ErrOut, "Warning: verb '%s' is not a known verb\n", args[0])
 		}
-		r, err := resources.Lookup(args[1])
-		if err != nil {
+		var r resources.Resource
+		if args[1] == "*" {
+			// As kubectl auth can-i does: every resource of the core group, which only a
+			// wildcard rule grants.
+			if o.admission {
+				return usageErrorf("--admission needs a concrete resource, not *")
+			}
+			r = resources.Resource{GVR: schema.GroupVersionResource{Resource: "*"}, Namespaced: true}
+		} else if r, err = resources.Lookup(args[1]); err != nil {
 			return usageErrorf("%v", err)
 		}
 		a.Resource = r
 		if !r.Namespaced {
+			if o.namespace != "" {
+				fmt.Fprintf(s.ErrOut, "Warning: resource '%s' is not namespace scoped\n", r.GVR.Resource)
+			}
 			a.Namespace = ""
 		}
 	}

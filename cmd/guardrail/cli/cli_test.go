@@ -196,6 +196,17 @@ func TestCanI(t *testing.T) {
 	if code, out, _ := run(t, append([]string{"can-i", "get", "secrets", "-n", "app-other"}, alice...)...); code != cli.ExitFailed || out != "no\n" {
 		t.Errorf("code %d stdout %q", code, out)
 	}
+	// Everything: only a wildcard grant (here system:masters) says yes; alice's namespace admin
+	// role lists resources, so no.
+	if code, out, _ := run(t, append([]string{"can-i", "*", "*", "-n", "loki"}, elon...)...); code != 0 || out != "yes\n" {
+		t.Errorf("elon can-i * *: code %d stdout %q", code, out)
+	}
+	if code, out, _ := run(t, append([]string{"can-i", "*", "*", "-n", "app-payments"}, alice...)...); code != cli.ExitFailed || out != "no\n" {
+		t.Errorf("alice can-i * *: code %d stdout %q", code, out)
+	}
+	if code, _, errOut := run(t, append([]string{"can-i", "list", "nodes", "-n", "loki"}, alice...)...); code != cli.ExitFailed || errOut != "Warning: resource 'nodes' is not namespace scoped\n" {
+		t.Errorf("cluster-scoped with -n: code %d stderr %q", code, errOut)
+	}
 }
 
 func TestSimulateExitCodes(t *testing.T) {
