@@ -49,4 +49,9 @@ func TestNearest(t *testing.T) {
 	if len(got) != 1 || got[0] != `Given I am "elon.musk@example.com" using permission set "Cell_Infra_Admin"` {
 		t.Errorf("nearest = %q", got)
 	}
+	// A step with a verb the vocabulary lacks: the request step it resembles most, not the
+	// shortest step.
+	if got := steps.Nearest(`I teleport into namespace "loki"`, 1); len(got) != 1 || got[0] != `When I delete configmap "settings" in namespace "testnamespace"` {
+		t.Errorf("Nearest(teleport) = %q", got)
+	}
 }

@@ -77,16 +77,24 @@ func Match(text string) []*Step {
 // Nearest returns up to n step examples closest to text, for "did you mean" suggestions.
 func Nearest(text string, n int) []string {
 	type cand struct {
-		ex   string
-		dist int
+		ex           string
+		shared, dist int
 	}
 	norm := func(s string) string { return quoted.ReplaceAllString(strings.ToLower(s), `""`) }
 	t := norm(text)
 	var cs []cand
 	for _, st := range Vocabulary {
-		cs = append(cs, cand{st.Example, distance(t, norm(st.Example))})
+		e := norm(st.Example)
+		cs = append(cs, cand{st.Example, sharedWords(t, e), distance(t, e)})
 	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].dist < cs[j].dist })
+	// The steps with most words in common first (a short step is otherwise close to any
+	// text), then the fewest word edits.
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].shared != cs[j].shared {
+			return cs[i].shared > cs[j].shared
+		}
+		return cs[i].dist < cs[j].dist
+	})
 	var out []string
 	for i := 0; i < n && i < len(cs); i++ {
 		out = append(out, cs[i].ex)
@@ -95,6 +103,22 @@ func Nearest(text string, n int) []string {
 }
 
 var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// sharedWords counts the words a and b have in common, with multiplicity.
+func sharedWords(a, b string) int {
+	count := map[string]int{}
+	for _, w := range strings.Fields(b) {
+		count[w]++
+	}
+	n := 0
+	for _, w := range strings.Fields(a) {
+		if count[w] > 0 {
+			count[w]--
+			n++
+		}
+	}
+	return n
+}
 
 // distance is the word-level edit distance: steps differ by words, not letters.
 func distance(a, b string) int {
