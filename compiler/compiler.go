@@ -7,11 +7,9 @@
 package compiler
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,7 +17,6 @@ import (
 	"sort"
 	"sync"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"guardrail.dev/guardrail/compiler/emit"
 	"guardrail.dev/guardrail/compiler/kyverno"
@@ -53,10 +50,16 @@ const RenderedFile = "rendered.yaml"
 // PolicyError is a policy that Kyverno's validation rejects.
 type PolicyError struct {
 	Source string // file (policies/...) or generated path (deploy/<env>/policies/...)
+	Line   int    // where the failing document starts in Source; 0 when Source says it
 	Err    error
 }
 
-func (e *PolicyError) Error() string { return fmt.Sprintf("%s: %v", e.Source, e.Err) }
+func (e *PolicyError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.Source, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Source, e.Err)
+}
 func (e *PolicyError) Unwrap() error { return e.Err }
 
 // ReadLibrary reads the hand-written policies: every *.yaml and *.yml file of dir. A missing
@@ -183,6 +186,10 @@ func checkAll(checks []policyCheck) error {
 			defer wg.Done()
 			for i := range next {
 				errs[i] = checkPolicies(checks[i].source, checks[i].data)
+				var perr *PolicyError
+				if errors.As(errs[i], &perr) {
+					perr.Line = 0 // a generated policy's source names its guardrail's line
+				}
 			}
 		}()
 	}
@@ -203,24 +210,48 @@ func firstNonNil(errs []error) error {
 	return nil
 }
 
-// checkPolicies runs Kyverno's validation on every document of a policy file.
+// checkPolicies runs Kyverno's validation on every document of a policy file. An error names
+// the line where the failing document starts.
 func checkPolicies(source string, data []byte) error {
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for {
-		doc, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &PolicyError{Source: source, Err: err}
-		}
-		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+	for _, d := range documents(data) {
+		if len(bytes.TrimSpace(stripComments(d.data))) == 0 {
 			continue
 		}
-		if _, err := kyverno.ParsePolicy(doc); err != nil {
-			return &PolicyError{Source: source, Err: err}
+		if _, err := kyverno.ParsePolicy(d.data); err != nil {
+			return &PolicyError{Source: source, Line: d.line, Err: err}
 		}
 	}
+	return nil
+}
+
+type document struct {
+	line int // of its first line that is not blank or a comment
+	data []byte
+}
+
+// documents splits a YAML stream at its "---" lines, as a YAML reader does.
+func documents(data []byte) []document {
+	var docs []document
+	cur := document{}
+	flush := func() {
+		if cur.data != nil {
+			docs = append(docs, cur)
+		}
+		cur = document{}
+	}
+	for i, line := range bytes.SplitAfter(data, []byte("\n")) {
+		t := bytes.TrimRight(line, " \t\r\n")
+		if bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
+			flush()
+			continue
+		}
+		if trimmed := bytes.TrimSpace(line); cur.line == 0 && len(trimmed) > 0 && trimmed[0] != '#' {
+			cur.line = i + 1
+		}
+		cur.data = append(cur.data, line...)
+	}
+	flush()
+	return docs
 }
 
 func stripComments(doc []byte) []byte {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -387,6 +388,15 @@ func TestLibraryPolicyRejectedByKyverno(t *testing.T) {
 	var perr *compiler.PolicyError
 	if !errors.As(err, &perr) || perr.Source != "policies/bad.yaml" || !strings.Contains(err.Error(), "background") {
 		t.Fatalf("want a PolicyError naming policies/bad.yaml and background mode, got %v", err)
+	}
+	// The second document of a file is named by the line of its first YAML: after the good
+	// policy's lines, the separator, a comment line and the policy's own three comment lines.
+	good := string(library(t)[0].Data)
+	two := good + "---\n# the broken one\n" + bad
+	_, err = compiler.Compile(sources(t, "../environments/dev.yaml"), []load.Source{{Path: "policies/two.yaml", Data: []byte(two)}}, compiler.Options{})
+	want := fmt.Sprintf("policies/two.yaml:%d: ClusterPolicy/block-cluster-admin-from-ns: ", strings.Count(good, "\n")+1+1+3+1)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("two documents: got %v, want it to start %q", err, want)
 	}
 }
 
