@@ -6,7 +6,9 @@
 package load
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,6 +38,9 @@ func ReadPaths(paths []string) ([]Source, error) {
 	var files []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) && p == "environments" {
+			return nil, fmt.Errorf("failed to read environments: there is no environments/ directory here: run guardrail from the root of the GitOps repository, or name the environment files")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("failed to read environments: %w", err)
 		}
@@ -54,7 +59,7 @@ func ReadPaths(paths []string) ([]Source, error) {
 			}
 		}
 		if len(found) == 0 {
-			return nil, fmt.Errorf("no environment files (*.yaml) in %s", p)
+			return nil, fmt.Errorf("no environment files (*.yaml, *.yml) in %s", p)
 		}
 		sort.Strings(found)
 		files = append(files, found...)

@@ -43,6 +43,16 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestNoEnvironmentsHere: run outside a GitOps repository, validate says where it looked and
+// what to do.
+func TestNoEnvironmentsHere(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, out, errOut := run(t, "validate")
+	if code != cli.ExitUsage || out != "" || errOut != "error: failed to read environments: there is no environments/ directory here: run guardrail from the root of the GitOps repository, or name the environment files\n" {
+		t.Errorf("code %d stdout %q stderr %q", code, out, errOut)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	cases := []struct {
 		args   []string

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"sort"
 	"strings"
@@ -162,6 +164,19 @@ func TestIntegrationParity(t *testing.T) {
 		if ook != lok || oc.RoleARN != lc.RoleARN {
 			t.Errorf("PodCredentials %s/%s: offline ok=%v %+v, local ok=%v %+v", sa[0], sa[1], ook, oc, lok, lc)
 		}
+	}
+
+	// What a kept kind cluster gets before the webhooks stop: guardrail's admission webhooks
+	// removed, so that pods can still be created without the Pod Identity webhook.
+	if err := live.Unregister(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := live.Admin().AdmissionregistrationV1()
+	if _, err := admin.MutatingWebhookConfigurations().Get(ctx, "guardrail-eks-pod-identity", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after Unregister, the Pod Identity webhook: %v", err)
+	}
+	if _, err := admin.ValidatingWebhookConfigurations().Get(ctx, "guardrail-admission-recorder", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("after Unregister, the recorder webhook: %v", err)
 	}
 }
 
