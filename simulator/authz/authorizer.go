@@ -353,6 +353,21 @@ func (a *Authorizer) RulesFor(ctx context.Context, u user.Info, namespace string
 	return rules, err
 }
 
+// AccessPoliciesFor names the access policies associated with the access entry of principalARN whose
+// scope covers namespace ("" for cluster-wide requests: cluster-scoped associations only), each with
+// its scope, sorted: what a SelfSubjectRulesReview on EKS leaves out.
+func (a *Authorizer) AccessPoliciesFor(principalARN, namespace string) []string {
+	var out []string
+	attrs := &authorizer.AttributesRecord{ResourceRequest: true, Namespace: namespace}
+	for i := range a.associations[principalARN] {
+		as := &a.associations[principalARN][i]
+		if ok, _ := as.inScope(attrs); ok {
+			out = append(out, fmt.Sprintf("%s (%s)", as.policy.name, as.scope))
+		}
+	}
+	return out
+}
+
 type allowVisitor struct {
 	attrs   authorizer.Attributes
 	allowed bool

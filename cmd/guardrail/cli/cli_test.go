@@ -219,6 +219,41 @@ func TestCanI(t *testing.T) {
 	}
 }
 
+// TestCanIList: kubectl auth can-i --list's table of the RBAC rules, then the access policies
+// that such a list on EKS does not show.
+func TestCanIList(t *testing.T) {
+	alice := []string{"can-i", "--list", "-n", "app-payments", "--environments", envs, "--policies", policies, "--env", "dev", "--user", "alice@example.com", "--permission-set", "Developer"}
+	code, out, errOut := run(t, alice...)
+	if code != 0 {
+		t.Fatalf("code %d stderr %q", code, errOut)
+	}
+	for _, want := range []string{
+		`(?m)\AResources +Non-Resource URLs +Resource Names +Verbs$`,
+		// alice's team binds the edit ClusterRole in app-payments: it writes secrets...
+		`(?m)^secrets +\[\] +\[\] +\[get list watch create delete deletecollection patch update\]$`,
+		// ...and every authenticated user may create self reviews and read /healthz.
+		`(?m)^selfsubjectaccessreviews.authorization.k8s.io +\[\] +\[\] +\[create\]$`,
+		`(?m)^ +\[/healthz\] +\[\] +\[get\]$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("stdout lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "rbac.authorization.k8s.io") {
+		t.Errorf("edit grants no RBAC objects, but the list has some:\n%s", out)
+	}
+	if errOut != "Note: EKS access policies also apply here, which kubectl auth can-i --list does not show: AmazonEKSViewPolicy (namespace: app-*)\n" {
+		t.Errorf("stderr %q", errOut)
+	}
+	code, out, _ = run(t, "can-i", "--list", "--environments", envs, "--policies", policies, "--env", "dev", "--user", "elon.musk@example.com", "--permission-set", "Cell_Infra_Admin")
+	if code != 0 || !regexp.MustCompile(`(?m)^\*\.\* +\[\] +\[\] +\[\*\]$`).MatchString(out) {
+		t.Errorf("system:masters: code %d stdout %s", code, out)
+	}
+	if code, _, errOut := run(t, "can-i", "--list", "get", "pods", "--environments", envs, "--env", "dev", "--user", "a@example.com", "--permission-set", "Developer"); code != cli.ExitUsage || errOut != "error: can-i --list takes no VERB or RESOURCE, got [\"get\" \"pods\"]\n" {
+		t.Errorf("--list with arguments: code %d stderr %q", code, errOut)
+	}
+}
+
 func TestSimulateExitCodes(t *testing.T) {
 	src := []string{"--environments", envs, "--policies", policies}
 	if code, out, errOut := run(t, append([]string{"simulate"}, append(src, features)...)...); code != 0 || !strings.Contains(out, "42 scenarios (42 passed, 0 failed)") {

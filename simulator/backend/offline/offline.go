@@ -184,6 +184,22 @@ func (b *Backend) Authenticate(_ context.Context, p identity.Principal) (*identi
 	return identity.Authenticate(b.env, p, b.sas)
 }
 
+// Rules is what `kubectl auth can-i --list` shows the principal in namespace: its RBAC rules, as a
+// SelfSubjectRulesReview returns them (system:masters through the bootstrap cluster-admin binding),
+// and the EKS access policies of its access entry whose scope covers the namespace, which such a
+// review on EKS does not list.
+func (b *Backend) Rules(ctx context.Context, p identity.Principal, namespace string) (id *identity.Identity, rules []rbacv1.PolicyRule, accessPolicies []string, err error) {
+	id, err = b.Authenticate(ctx, p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rules, err = b.authz.RulesFor(ctx, &user.DefaultInfo{Name: id.Username, UID: id.UID, Groups: id.Groups, Extra: id.Extra}, namespace)
+	if id.AccessEntryARN != "" {
+		accessPolicies = b.authz.AccessPoliciesFor(id.AccessEntryARN, namespace)
+	}
+	return id, rules, accessPolicies, err
+}
+
 // PodCredentials implements backend.Backend.
 func (b *Backend) PodCredentials(_ context.Context, ns, sa string) (podidentity.Credentials, bool, error) {
 	c, ok := podidentity.For(b.env, ns, sa, "pod", "00000000-0000-0000-0000-000000000000")
