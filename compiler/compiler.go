@@ -21,6 +21,7 @@ import (
 	"guardrail.dev/guardrail/compiler/emit"
 	"guardrail.dev/guardrail/compiler/kyverno"
 	"guardrail.dev/guardrail/compiler/load"
+	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/compiler/render"
 )
 
@@ -85,6 +86,31 @@ func ReadLibrary(dir string) ([]load.Source, error) {
 		out = append(out, load.Source{Path: p, Data: b})
 	}
 	return out, nil
+}
+
+// CompileRepository compiles a GitOps repository laid out as the design names it: every
+// environment file of root/environments and the library root/policies.
+func CompileRepository(root string, opts Options) (*Output, error) {
+	src, err := load.ReadPaths([]string{filepath.Join(root, "environments")})
+	if err != nil {
+		return nil, err
+	}
+	lib, err := ReadLibrary(filepath.Join(root, "policies"))
+	if err != nil {
+		return nil, err
+	}
+	return Compile(src, lib, opts)
+}
+
+// Environment returns a compiled environment and its rendered overlay; ok is false when the
+// output holds no environment of that name.
+func (o *Output) Environment(name string) (env *model.Env, rendered []byte, ok bool) {
+	for _, l := range o.Envs {
+		if l.Env.Name == name {
+			return l.Env, o.Files[name+"/"+RenderedFile], true
+		}
+	}
+	return nil, nil, false
 }
 
 // Compile compiles environments and the policy library. Input problems come back as a

@@ -19,15 +19,7 @@ import (
 
 func compileRepo(t testing.TB) *compiler.Output {
 	t.Helper()
-	src, err := load.ReadPaths([]string{"../environments"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib, err := compiler.ReadLibrary("../policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := compiler.Compile(src, lib, compiler.Options{})
+	out, err := compiler.CompileRepository("..", compiler.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

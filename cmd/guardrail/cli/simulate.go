@@ -233,23 +233,20 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 	var factory func(ctx context.Context, env string) (backend.Backend, error)
 	if o.backend != "offline" {
 		factory = func(ctx context.Context, env string) (backend.Backend, error) {
-			for _, l := range compiled.Envs {
-				if l.Env.Name != env {
-					continue
-				}
-				rendered := compiled.Files[env+"/"+compiler.RenderedFile]
-				switch o.backend {
-				case "kind":
-					return kind.NewWith(ctx, l.Env, rendered, kind.Options{
-						Name: "guardrail-" + env, NodeImage: o.kindNodeImage, Keep: o.keep,
-						KyvernoManifestURL: o.kyvernoManifest, KyvernoImageRegistry: o.kyvernoRegistry,
-					}, kind.Extra{Logs: s.ErrOut})
-				case "kubeconfig":
-					return kubeconfig.New(ctx, l.Env, rendered, kubeconfig.Options{Kubeconfig: o.kubeconfig, Context: o.kubeContext})
-				}
-				return local.NewBackend(ctx, l.Env, rendered, local.BackendOptions{})
+			e, rendered, ok := compiled.Environment(env)
+			if !ok {
+				return nil, fmt.Errorf("unknown environment %q", env)
 			}
-			return nil, fmt.Errorf("unknown environment %q", env)
+			switch o.backend {
+			case "kind":
+				return kind.NewWith(ctx, e, rendered, kind.Options{
+					Name: "guardrail-" + env, NodeImage: o.kindNodeImage, Keep: o.keep,
+					KyvernoManifestURL: o.kyvernoManifest, KyvernoImageRegistry: o.kyvernoRegistry,
+				}, kind.Extra{Logs: s.ErrOut})
+			case "kubeconfig":
+				return kubeconfig.New(ctx, e, rendered, kubeconfig.Options{Kubeconfig: o.kubeconfig, Context: o.kubeContext})
+			}
+			return local.NewBackend(ctx, e, rendered, local.BackendOptions{})
 		}
 	}
 	res, err := simulator.Run(ctx, simulator.Options{

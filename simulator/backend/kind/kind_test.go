@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"guardrail.dev/guardrail/compiler"
-	"guardrail.dev/guardrail/compiler/load"
 	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/simulator"
 	"guardrail.dev/guardrail/simulator/backend"
@@ -312,12 +311,11 @@ func TestIntegrationKind(t *testing.T) {
 	res, err := simulator.Run(context.Background(), simulator.Options{
 		Features: []string{"../../../features"}, Compiled: out, Out: &report,
 		Backend: func(ctx context.Context, env string) (backend.Backend, error) {
-			for _, l := range out.Envs {
-				if l.Env.Name == env {
-					return NewWith(ctx, l.Env, out.Files[env+"/"+compiler.RenderedFile], Options{Name: "guardrail-it-" + env, NodeImage: os.Getenv("GUARDRAIL_KIND_NODE_IMAGE")}, Extra{Logs: testWriter{t}})
-				}
+			e, rendered, ok := out.Environment(env)
+			if !ok {
+				return nil, fmt.Errorf("no environment %s", env)
 			}
-			return nil, fmt.Errorf("no environment %s", env)
+			return NewWith(ctx, e, rendered, Options{Name: "guardrail-it-" + env, NodeImage: os.Getenv("GUARDRAIL_KIND_NODE_IMAGE")}, Extra{Logs: testWriter{t}})
 		},
 	})
 	if err != nil {
@@ -337,15 +335,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func compileRepo(t *testing.T) *compiler.Output {
 	t.Helper()
-	src, err := load.ReadPaths([]string{"../../../environments"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib, err := compiler.ReadLibrary("../../../policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := compiler.Compile(src, lib, compiler.Options{})
+	out, err := compiler.CompileRepository("../../..", compiler.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

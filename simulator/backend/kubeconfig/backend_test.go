@@ -21,7 +21,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"guardrail.dev/guardrail/compiler"
-	"guardrail.dev/guardrail/compiler/load"
 	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/compiler/resources"
 	"guardrail.dev/guardrail/simulator/backend"
@@ -45,25 +44,15 @@ func TestNewMissingKubeconfig(t *testing.T) {
 
 func compileDev(t *testing.T) (*model.Env, []byte) {
 	t.Helper()
-	src, err := load.ReadPaths([]string{"../../../environments"})
+	out, err := compiler.CompileRepository("../../..", compiler.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib, err := compiler.ReadLibrary("../../../policies")
-	if err != nil {
-		t.Fatal(err)
+	env, rendered, ok := out.Environment("dev")
+	if !ok {
+		t.Fatal("no environment dev")
 	}
-	out, err := compiler.Compile(src, lib, compiler.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range out.Envs {
-		if l.Env.Name == "dev" {
-			return l.Env, out.Files["dev/"+compiler.RenderedFile]
-		}
-	}
-	t.Fatal("no environment dev")
-	return nil, nil
+	return env, rendered
 }
 
 func sso(user, ps string) identity.Principal {

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"guardrail.dev/guardrail/compiler"
-	"guardrail.dev/guardrail/compiler/load"
+	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/simulator"
 	"guardrail.dev/guardrail/simulator/backend"
 	"guardrail.dev/guardrail/simulator/backend/offline"
@@ -72,27 +72,16 @@ func (r verdictLog) PodCredentials(ctx context.Context, ns, sa string) (podident
 // the grant's layer, and the denying policies.
 func TestIntegrationFeaturesAgree(t *testing.T) {
 	requireBinaries(t)
-	src, err := load.ReadPaths([]string{"../../../environments"})
+	out, err := compiler.CompileRepository("../../..", compiler.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib, err := compiler.ReadLibrary("../../../policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := compiler.Compile(src, lib, compiler.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rendered := func(env string) []byte { return out.Files[env+"/"+compiler.RenderedFile] }
-	envOf := func(name string) *load.Loaded {
-		for _, l := range out.Envs {
-			if l.Env.Name == name {
-				return l
-			}
+	environment := func(name string) (*model.Env, []byte, error) {
+		env, rendered, ok := out.Environment(name)
+		if !ok {
+			return nil, nil, fmt.Errorf("no environment %s", name)
 		}
-		t.Fatalf("no environment %s", name)
-		return nil
+		return env, rendered, nil
 	}
 	run := func(name string, make func(ctx context.Context, env string) (backend.Backend, error)) ([]string, string, int, string) {
 		var mu sync.Mutex
@@ -114,10 +103,18 @@ func TestIntegrationFeaturesAgree(t *testing.T) {
 		return log, res.Summary.String(), res.Summary.ScenariosFailed, report.String()
 	}
 	offLog, offSum, offFailed, offReport := run("offline", func(_ context.Context, env string) (backend.Backend, error) {
-		return offline.New(envOf(env).Env, rendered(env), offline.Options{})
+		e, rendered, err := environment(env)
+		if err != nil {
+			return nil, err
+		}
+		return offline.New(e, rendered, offline.Options{})
 	})
 	liveLog, liveSum, liveFailed, liveReport := run("local", func(ctx context.Context, env string) (backend.Backend, error) {
-		return NewBackend(ctx, envOf(env).Env, rendered(env), BackendOptions{Logs: io.Discard})
+		e, rendered, err := environment(env)
+		if err != nil {
+			return nil, err
+		}
+		return NewBackend(ctx, e, rendered, BackendOptions{Logs: io.Discard})
 	})
 	t.Logf("offline: %s; local: %s; %d verdicts each", offSum, liveSum, len(offLog))
 	if len(offLog) != len(liveLog) {
