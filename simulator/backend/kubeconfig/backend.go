@@ -1,15 +1,12 @@
 package kubeconfig
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -20,13 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 
 	"guardrail.dev/guardrail/compiler/model"
 	"guardrail.dev/guardrail/simulator/authz"
@@ -94,23 +89,12 @@ func New(ctx context.Context, env *model.Env, rendered []byte, opts Options) (*B
 
 // renderedPolicies are the names of the Kyverno policies of rendered.yaml, sorted.
 func renderedPolicies(rendered []byte) ([]string, error) {
+	objs, err := live.Decode(rendered, "rendered.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("failed to read rendered manifests: %w", err)
+	}
 	var out []string
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(rendered)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("failed to read rendered manifests: %w", err)
-		}
-		var u unstructured.Unstructured
-		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
-			return nil, fmt.Errorf("failed to read rendered manifests: %w", err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
+	for _, u := range objs {
 		switch u.GroupVersionKind().GroupKind().String() {
 		case "ClusterPolicy.kyverno.io", "ValidatingPolicy.policies.kyverno.io":
 			out = append(out, u.GetName())
