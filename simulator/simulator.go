@@ -49,6 +49,8 @@ type Options struct {
 	// Out receives the report; Color adds ANSI colours to the pretty report.
 	Out   io.Writer
 	Color bool
+	// FailuresOnly leaves the passing scenarios out of the pretty report (simulate -q).
+	FailuresOnly bool
 	// Tags selects scenarios with godog's tag expression, for example "@guardrail && ~@slow".
 	Tags string
 	// Randomize shuffles the scenarios with this seed (0: file order).
@@ -210,7 +212,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if opts.Color {
 			c = report.ANSI
 		}
-		err = report.Pretty(opts.Out, fs, c)
+		if opts.FailuresOnly {
+			err = report.PrettyFailures(opts.Out, fs, c)
+		} else {
+			err = report.Pretty(opts.Out, fs, c)
+		}
 	}
 	return res, err
 }

@@ -131,11 +131,23 @@ var ANSI = Colors{Pass: "\x1b[32m", Fail: "\x1b[31m", Skip: "\x1b[36m", Dim: "\x
 
 // Pretty writes the human report: every scenario and step, each verdict's explanation under
 // its step, failures in full, and a summary line.
-func Pretty(w io.Writer, fs []Feature, c Colors) error {
+func Pretty(w io.Writer, fs []Feature, c Colors) error { return pretty(w, fs, c, false) }
+
+// PrettyFailures is Pretty with only the scenarios that failed (and their features), then the
+// summary: for CI logs (simulate -q).
+func PrettyFailures(w io.Writer, fs []Feature, c Colors) error { return pretty(w, fs, c, true) }
+
+func pretty(w io.Writer, fs []Feature, c Colors, failuresOnly bool) error {
 	var b strings.Builder
 	for _, f := range fs {
+		if failuresOnly && !hasFailure(f) {
+			continue
+		}
 		fmt.Fprintf(&b, "%s: %s  %s# %s:%d%s\n", f.Keyword, f.Name, c.Dim, f.URI, f.Line, c.Reset)
 		for _, e := range f.Elements {
+			if failuresOnly && e.Passed() {
+				continue
+			}
 			mark, col := "✔", c.Pass
 			if !e.Passed() {
 				mark, col = "✘", c.Fail
@@ -243,4 +255,13 @@ func JUnit(w io.Writer, suiteName string, fs []Feature) error {
 	}
 	_, err = fmt.Fprintf(w, "%s%s\n", xml.Header, b)
 	return err
+}
+
+func hasFailure(f Feature) bool {
+	for _, e := range f.Elements {
+		if !e.Passed() {
+			return true
+		}
+	}
+	return false
 }

@@ -263,6 +263,14 @@ func TestSimulateExitCodes(t *testing.T) {
 	if code, out, _ := run(t, append([]string{"simulate"}, append(src, failing)...)...); code != cli.ExitFailed || !strings.Contains(out, "1 scenarios (0 passed, 1 failed)") {
 		t.Errorf("failing feature: code %d stdout %q", code, out)
 	}
+	// -q: only what failed, then the summary.
+	if code, out, _ := run(t, append([]string{"simulate", "-q"}, append(src, features)...)...); code != 0 || !strings.HasPrefix(out, "42 scenarios (42 passed, 0 failed)") {
+		t.Errorf("-q, all passing: code %d stdout %q", code, out)
+	}
+	if code, out, _ := run(t, append([]string{"simulate", "-q"}, append(src, features, failing)...)...); code != cli.ExitFailed ||
+		!strings.HasPrefix(out, "Feature: f  # "+failing+":1\n") || strings.Count(out, "Scenario:") != 1 || !strings.Contains(out, "43 scenarios (42 passed, 1 failed)") {
+		t.Errorf("-q, one failing: code %d stdout %q", code, out)
+	}
 	undefined := write(t, "u.feature", "Feature: u\n  Scenario: s\n    Given I was \"alice@example.com\"\n")
 	code, out, errOut := run(t, append([]string{"simulate"}, append(src, undefined)...)...)
 	if code != cli.ExitUsage || out != "" || !strings.HasPrefix(errOut, undefined+":3: undefined step \"I was \\\"alice@example.com\\\"\"; did you mean one of:\n") {

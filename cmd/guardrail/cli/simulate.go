@@ -74,6 +74,7 @@ type simulateOptions struct {
 	parallel        int
 	kindNodeImage   string
 	keep            bool
+	quiet           bool
 	kyvernoManifest string
 	kyvernoRegistry string
 	kubeconfig      string
@@ -126,6 +127,7 @@ bad environment), 3 backend unavailable.`,
 	f.StringVar(&o.tags, "tags", "", `run only scenarios matching this tag expression, for example "@guardrail && ~@slow"`)
 	f.Int64Var(&o.seed, "random-seed", 0, "run scenarios in an order shuffled with this seed (0: file order)")
 	f.BoolVar(&o.noColor, "no-color", false, "never colour the pretty report (also when NO_COLOR is set)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "pretty report: only the failed scenarios and the summary")
 	f.IntVar(&o.parallel, "concurrency", 1, "run this many scenarios at once; reports keep file order")
 	f.StringVar(&o.kindNodeImage, "kind-node-image", "", "with --backend kind: the node image (default: kind's)")
 	f.BoolVar(&o.keep, "keep", false, "with --backend kind: keep the cluster after the run")
@@ -252,7 +254,7 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 	res, err := simulator.Run(ctx, simulator.Options{
 		Features: paths, Compiled: compiled, DefaultEnv: o.env, Format: o.format, Out: out,
 		Color: o.out == "" && !o.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(s.Out), Tags: o.tags, Randomize: o.seed,
-		Concurrency: o.parallel, Backend: factory,
+		Concurrency: o.parallel, Backend: factory, FailuresOnly: o.quiet,
 	})
 	if file != nil {
 		if cerr := file.Close(); err == nil && cerr != nil {
