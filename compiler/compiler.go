@@ -17,7 +17,6 @@ import (
 	"sort"
 	"sync"
 
-
 	"guardrail.dev/guardrail/compiler/emit"
 	"guardrail.dev/guardrail/compiler/kyverno"
 	"guardrail.dev/guardrail/compiler/load"
