@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 
 	"guardrail.dev/guardrail/compiler/emit"
@@ -175,7 +176,43 @@ func Compile(envs, library []load.Source, opts Options) (*Output, error) {
 		return nil, checkErr
 	}
 	sort.Strings(out.Dirs)
+	addListings(out)
 	return out, nil
+}
+
+// ListingFile is the file in each directory compile writes that lists the directory's files:
+// compile replaces only directories that hold it and nothing it does not list.
+const ListingFile = ".guardrail"
+
+const listingHeader = "# Written by guardrail compile, which replaces this directory whole on every run:\n# keep your own files elsewhere. The files it wrote:\n"
+
+// addListings adds each directory's ListingFile to out.Files.
+func addListings(out *Output) {
+	byDir := map[string][]string{}
+	for p := range out.Files {
+		d, rest, _ := strings.Cut(p, "/")
+		byDir[d] = append(byDir[d], rest)
+	}
+	for _, d := range out.Dirs {
+		names := byDir[d]
+		sort.Strings(names)
+		out.Files[d+"/"+ListingFile] = []byte(listingHeader + strings.Join(names, "\n") + "\n")
+	}
+}
+
+// parseListing returns the files a ListingFile names; ok is false when it is not one.
+func parseListing(b []byte) (map[string]bool, bool) {
+	rest, ok := strings.CutPrefix(string(b), listingHeader)
+	if !ok {
+		return nil, false
+	}
+	files := map[string]bool{ListingFile: true}
+	for _, l := range strings.Split(strings.TrimSuffix(rest, "\n"), "\n") {
+		if l != "" {
+			files[l] = true
+		}
+	}
+	return files, true
 }
 
 // guardrailSource names the guardrail a generated policy file comes from, with its position.

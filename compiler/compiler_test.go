@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -413,15 +414,25 @@ func TestInvalidInputIsReportedWhole(t *testing.T) {
 func TestWriteReplacesWholeDirectoriesAndCheckSeesDrift(t *testing.T) {
 	dir := t.TempDir()
 	out := compileRepo(t, "")
+	if err := compiler.Write(dir, out); err != nil {
+		t.Fatal(err)
+	}
+	// What an earlier compile wrote for a guardrail since removed: the policy and its line in
+	// the listing; and a file outside the compiled directories.
 	stale := filepath.Join(dir, "dev", "policies", "old.yaml")
 	keep := filepath.Join(dir, "README.md")
 	for _, p := range []string{stale, keep} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	listing := filepath.Join(dir, "dev", compiler.ListingFile)
+	b, err := os.ReadFile(listing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(listing, append(b, "policies/old.yaml\n"...), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if d, _ := compiler.Diff(dir, out); !strings.Contains(d, "--- "+filepath.ToSlash(stale)+"\t(on disk)\n+++ /dev/null\n") {
 		t.Errorf("diff does not report the stale file:\n%s", d)
@@ -483,48 +494,52 @@ func TestWriteFailureLeavesOldTree(t *testing.T) {
 }
 
 // TestWriteRefusesForeignDirectories: compile replaces whole directories, so it must not
-// replace one that holds anything it does not write; nothing is written then.
+// replace one it did not write (no listing), nor one where files were added after it wrote it
+// (not in its listing); nothing is written then, and --check (Diff) refuses the same way.
 func TestWriteRefusesForeignDirectories(t *testing.T) {
 	out := compileRepo(t, "")
 	tests := []struct {
-		name    string
-		file    string // relative to the output directory; a trailing / makes a directory
-		foreign string // what the error must name
+		name     string
+		compiled bool   // compile into the directory first
+		file     string // then add this, relative to the output directory; a trailing / makes a directory
+		problem  string // what the error must say
 	}{
-		{"a note in an environment", "dev/notes.md", "holds notes.md,"},
-		{"a text file in base", "base/important.txt", "holds important.txt,"},
-		{"an environment's source file", "dev/env.yaml", "holds env.yaml,"},
-		{"a subdirectory", "prod/charts/", "holds charts/,"},
-		{"JSON outside eks/", "dev/policies/x.json", "holds policies/x.json,"},
-		{"a file where a directory goes", "dev", "exists and is not a directory"},
+		{"a hand-written kustomize base", false, "base/deployment.yaml", "out/base was not written by guardrail compile (it has no .guardrail listing)"},
+		{"a hand-written overlay named like an environment", false, "dev/kustomization.yaml", "out/dev was not written by guardrail compile"},
+		{"a note added to an environment", true, "dev/notes.md", "out/dev holds notes.md, which guardrail compile did not write"},
+		{"a policy added by hand", true, "dev/policies/mine.yaml", "out/dev holds policies/mine.yaml, which"},
+		{"a request added by hand", true, "prod/eks/other.json", "out/prod holds eks/other.json, which"},
+		{"a library-looking file added to base", true, "base/deployment.yaml", "out/base holds deployment.yaml, which"},
+		{"a file where a directory goes", false, "dev", "out/dev exists and is not a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := filepath.Join(t.TempDir(), "out")
+			if tt.compiled {
+				if err := compiler.Write(dir, out); err != nil {
+					t.Fatal(err)
+				}
+			}
 			p := filepath.Join(dir, filepath.FromSlash(tt.file))
-			if strings.HasSuffix(tt.file, "/") {
-				if err := os.MkdirAll(p, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte("mine\n"), 0o644); err != nil {
-					t.Fatal(err)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte("mine\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshotDir(t, dir)
+			for name, op := range map[string]func() error{
+				"Write": func() error { return compiler.Write(dir, out) },
+				"Diff":  func() error { _, err := compiler.Diff(dir, out); return err },
+			} {
+				err := op()
+				var oe *compiler.OutputError
+				if !errors.As(err, &oe) || !strings.Contains(filepath.ToSlash(err.Error()), tt.problem) {
+					t.Errorf("%s = %v, want an *OutputError containing %q", name, err, tt.problem)
 				}
 			}
-			err := compiler.Write(dir, out)
-			var oe *compiler.OutputError
-			if !errors.As(err, &oe) || !strings.Contains(err.Error(), tt.foreign) {
-				t.Fatalf("Write = %v, want an *OutputError containing %q", err, tt.foreign)
-			}
-			if _, err := os.Stat(p); err != nil {
-				t.Errorf("the foreign file is gone: %v", err)
-			}
-			entries, _ := os.ReadDir(dir)
-			if len(entries) != 1 {
-				t.Errorf("Write wrote something: %v", entries)
+			if after := snapshotDir(t, dir); !reflect.DeepEqual(before, after) {
+				t.Errorf("the refused Write changed the directory")
 			}
 		})
 	}
@@ -538,6 +553,20 @@ func TestWriteRefusesForeignDirectories(t *testing.T) {
 	}
 }
 
+// snapshotDir maps every file under dir to its content.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			b, _ := os.ReadFile(p)
+			m[p] = string(b)
+		}
+		return nil
+	})
+	return m
+}
+
 // TestOwnedAcceptsEverythingCompileWrites: every file of a compiled output, the large
 // environment's included, is one Owned recognises, so recompiling over it is allowed.
 func TestOwnedAcceptsEverythingCompileWrites(t *testing.T) {
@@ -547,7 +576,7 @@ func TestOwnedAcceptsEverythingCompileWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range out.Dirs {
-			if err := compiler.Owned(filepath.Join(dir, d), d == "base"); err != nil {
+			if err := compiler.Owned(filepath.Join(dir, d)); err != nil {
 				t.Errorf("Owned(%s) = %v", d, err)
 			}
 		}

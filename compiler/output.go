@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -26,7 +25,7 @@ func Write(dir string, out *Output) (err error) {
 		return &OutputError{Path: dir, Problem: "is not a directory", Fix: "name a directory with -o"}
 	}
 	for _, d := range out.Dirs {
-		if err := Owned(filepath.Join(dir, d), d == "base"); err != nil {
+		if err := Owned(filepath.Join(dir, d)); err != nil {
 			return err
 		}
 	}
@@ -70,9 +69,16 @@ func Write(dir string, out *Output) (err error) {
 	for _, d := range out.Dirs {
 		target := filepath.Join(dir, d)
 		s := swap{target: target}
-		if _, statErr := os.Lstat(target); statErr == nil {
+		if fi, statErr := os.Lstat(target); statErr == nil {
 			s.old = filepath.Join(staging, "old", d)
-			if err := os.Rename(target, s.old); err != nil {
+			err := os.Rename(target, s.old)
+			if errors.Is(err, fs.ErrPermission) && fi.Mode().Perm()&0o200 == 0 {
+				// Moving a directory to another parent rewrites its "..": it must be writable.
+				if os.Chmod(target, fi.Mode().Perm()|0o700) == nil {
+					err = os.Rename(target, s.old)
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("failed to replace %s: %w", target, err)
 			}
 		}
@@ -108,17 +114,10 @@ type OutputError struct {
 
 func (e *OutputError) Error() string { return fmt.Sprintf("%s %s: %s", e.Path, e.Problem, e.Fix) }
 
-// envFiles are the top-level files of a compiled environment directory; eks/ holds *.json and
-// policies/ *.yaml.
-var envFiles = map[string]bool{
-	"kustomization.yaml": true, RenderedFile: true, "aws-auth.yaml": true,
-	"namespaces.yaml": true, "rbac.yaml": true, "serviceaccounts.yaml": true,
-}
-
-// Owned returns nil when target is missing, empty, or holds only files guardrail compile
-// writes there (base: kustomization.yaml and the library's YAML files), and an *OutputError
-// naming the first other file otherwise, so that compile never deletes what it did not write.
-func Owned(target string, base bool) error {
+// Owned returns nil when target is missing or empty, or was written by compile: it holds a
+// ListingFile and nothing that listing does not name. Otherwise an *OutputError names what is in
+// the way, so that compile never deletes what it did not write.
+func Owned(target string) error {
 	fi, err := os.Lstat(target)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -129,46 +128,43 @@ func Owned(target string, base bool) error {
 	if !fi.IsDir() {
 		return &OutputError{Path: target, Problem: "exists and is not a directory guardrail compile wrote", Fix: "move it away or compile into another directory (-o)"}
 	}
-	var foreign string
+	var files []string
 	err = filepath.WalkDir(target, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(target, p)
-		rel = filepath.ToSlash(rel)
-		if e.IsDir() {
-			if rel == "." || !base && (rel == "eks" || rel == "policies") {
-				return nil
+		if !e.IsDir() {
+			files = append(files, filepath.ToSlash(rel))
+			if !e.Type().IsRegular() {
+				files[len(files)-1] += " (not a regular file)"
 			}
-			foreign = rel + "/"
-			return fs.SkipAll
-		}
-		dir, name := path.Split(rel)
-		ours := false
-		switch {
-		case base:
-			ours = dir == "" && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
-		case dir == "":
-			ours = envFiles[name]
-		case dir == "eks/":
-			ours = strings.HasSuffix(name, ".json")
-		case dir == "policies/":
-			ours = strings.HasSuffix(name, ".yaml")
-		}
-		if !ours || !e.Type().IsRegular() {
-			foreign = rel
-			return fs.SkipAll
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("failed to read %s: %w", target, err)
 	}
-	if foreign != "" {
+	if len(files) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(target, ListingFile))
+	listed, ok := parseListing(b)
+	if err != nil || !ok {
 		return &OutputError{
 			Path:    target,
-			Problem: fmt.Sprintf("holds %s, which guardrail compile does not write, and compile replaces the whole directory", foreign),
+			Problem: fmt.Sprintf("was not written by guardrail compile (it has no %s listing), and compile replaces the whole directory", ListingFile),
 			Fix:     "move it away, or compile into another directory (-o)",
+		}
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if !listed[f] {
+			return &OutputError{
+				Path:    target,
+				Problem: fmt.Sprintf("holds %s, which guardrail compile did not write, and compile replaces the whole directory", f),
+				Fix:     "move it away, or compile into another directory (-o)",
+			}
 		}
 	}
 	return nil
@@ -179,6 +175,9 @@ func Owned(target string, base bool) error {
 func Diff(dir string, out *Output) (string, error) {
 	onDisk := map[string][]byte{}
 	for _, d := range out.Dirs {
+		if err := Owned(filepath.Join(dir, d)); err != nil {
+			return "", err
+		}
 		root := filepath.Join(dir, d)
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) && p == root {

@@ -68,6 +68,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"whoami", "--environments", envs, "--env", "dev", "--service-account", "a/b/c"}, "error: --service-account takes namespace/name, not \"a/b/c\"\n"},
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--format", "xml", features}, "error: --format must be pretty, junit or cucumber, not \"xml\"\n"},
 		{[]string{"compile", "--policies", "no-such-dir", envs}, "error: --policies no-such-dir: not a directory of Kyverno policies\n"},
+		{[]string{"compile", "-o", "cli_test.go", envs}, "error: --output cli_test.go is not a directory: name a directory\n"},
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--out", "/no/such/dir/r.xml", features}, "error: --out /no/such/dir/r.xml: the directory /no/such/dir does not exist\n"},
 		{[]string{"simulate", "--concurrency", "0", features}, "error: --concurrency must be 1 or more, not 0\n"},
 		{[]string{"simulate", "--random-seed", "-1", features}, "error: --random-seed must be a positive seed (0 keeps file order), not -1\n"},
@@ -152,7 +153,8 @@ func TestCompileAndCheck(t *testing.T) {
 	}
 	run(t, "compile", "-q", "-o", out, "--policies", policies, envs)
 	code, _, errOut = run(t, "compile", "--check", "-q", "-o", out, "--policies", policies, envs)
-	if code != cli.ExitFailed || !strings.Contains(errOut, "warning: "+orphan+": no environment produces it any more") {
+	if code != cli.ExitFailed || !strings.Contains(errOut, "warning: "+orphan+": no environment produces it any more") ||
+		!strings.HasSuffix(errOut, "error: "+out+" is out of date: delete "+orphan+" (no environment produces it) and commit the result\n") {
 		t.Fatalf("orphan: code %d stderr %q", code, errOut)
 	}
 	if err := os.RemoveAll(orphan); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -73,6 +74,9 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 	if o.out == "" {
 		return usageErrorf("--output must name a directory")
 	}
+	if st, err := os.Stat(o.out); err == nil && !st.IsDir() {
+		return usageErrorf("--output %s is not a directory: name a directory", o.out)
+	}
 	if o.policyKind != emit.ValidatingPolicy && o.policyKind != emit.ClusterPolicy {
 		return usageErrorf("--policy-kind must be %s or %s, not %q", emit.ValidatingPolicy, emit.ClusterPolicy, o.policyKind)
 	}
@@ -107,12 +111,23 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s does not exist: run guardrail compile -o %s and commit the result", o.out, o.out)}
 		}
 		diff, err := compiler.Diff(o.out, out)
+		var oe *compiler.OutputError
+		if errors.As(err, &oe) {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
 		if err != nil {
 			return &ExitError{Code: ExitFailed, Err: err}
 		}
 		if diff != "" || len(orphans) > 0 {
 			fmt.Fprint(s.Out, diff)
-			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s is out of date: run guardrail compile and commit the result", o.out)}
+			var todo []string
+			if diff != "" {
+				todo = append(todo, "run guardrail compile")
+			}
+			if len(orphans) > 0 {
+				todo = append(todo, "delete "+strings.Join(orphans, ", ")+" (no environment produces it)")
+			}
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("%s is out of date: %s and commit the result", o.out, strings.Join(todo, ", "))}
 		}
 		if !o.quiet {
 			fmt.Fprintf(s.ErrOut, "%s is up to date\n", o.out)
@@ -129,7 +144,9 @@ func (o *compileOptions) run(s Streams, paths []string) error {
 	if !o.quiet {
 		counts := map[string]int{}
 		for p := range out.Files {
-			counts[strings.SplitN(p, "/", 2)[0]]++
+			if path.Base(p) != compiler.ListingFile {
+				counts[strings.SplitN(p, "/", 2)[0]]++
+			}
 		}
 		for _, d := range out.Dirs {
 			fmt.Fprintf(s.ErrOut, "wrote %s/%s (%s)\n", strings.TrimSuffix(o.out, "/"), d, count(counts[d], "file"))
