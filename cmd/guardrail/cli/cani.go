@@ -24,6 +24,8 @@ type canIOptions struct {
 	explain   bool
 	admission bool
 	list      bool
+	// allNamespaces asks cluster-wide, as kubectl auth can-i -A does.
+	allNamespaces bool
 }
 
 // NewCanICommand returns guardrail can-i.
@@ -36,6 +38,9 @@ func NewCanICommand(s Streams) *cobra.Command {
 can-i does: authorization only (RBAC, the bootstrap policy, EKS access policies, system:masters).
 Unlike kubectl auth can-i on EKS, access policies are included. With --admission, a create, update
 or delete is also sent through the Kyverno policies, as a server-side dry run would be.
+
+The namespace is -n, default when not given as with kubectl; -A asks cluster-wide. For a
+cluster-scoped resource the namespace is dropped, as the real request has none.
 
 RESOURCE is a kind, a resource or resource/subresource (configmaps, pods/exec, deployments.apps),
 or a non-resource URL starting with / (then VERB is an HTTP verb in lower case); * * asks for
@@ -64,7 +69,8 @@ Exit codes: 0 yes, 1 no, 2 usage error.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(s, args) },
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "", "namespace of the request")
+	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", "default", "namespace of the request (kubectl's default: default)")
+	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "ask for every namespace: a cluster-wide request")
 	cmd.Flags().BoolVar(&o.explain, "explain", false, "print the identity chain, the grant and the admission outcome")
 	cmd.Flags().BoolVar(&o.admission, "admission", false, "also run admission (Kyverno) for create, update and delete")
 	cmd.Flags().BoolVar(&o.list, "list", false, "list what the identity may do in the namespace (-n), as kubectl auth can-i --list does, plus the EKS access policies that apply there")
@@ -75,6 +81,9 @@ func (o *canIOptions) run(s Streams, args []string) error {
 	p, err := o.principal()
 	if err != nil {
 		return err
+	}
+	if o.allNamespaces {
+		o.namespace = ""
 	}
 	if o.list {
 		if o.admission {
@@ -108,6 +117,8 @@ func (o *canIOptions) run(s Streams, args []string) error {
 			if o.namespace != "" {
 				fmt.Fprintf(s.ErrOut, "Warning: resource '%s' is not namespace scoped\n", r.GVR.Resource)
 			}
+			// The real request has no namespace (kubectl auth can-i would keep it, and a
+			// RoleBinding could then answer for a request that cannot exist).
 			a.Namespace = ""
 		}
 	}

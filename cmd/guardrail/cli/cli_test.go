@@ -219,6 +219,13 @@ func TestCanI(t *testing.T) {
 	if code, _, errOut := run(t, append([]string{"can-i", "list", "nodes", "-n", "loki"}, alice...)...); code != cli.ExitFailed || errOut != "Warning: resource 'nodes' is not namespace scoped\n" {
 		t.Errorf("cluster-scoped with -n: code %d stderr %q", code, errOut)
 	}
+	// As kubectl: no -n is the namespace default; -A is cluster-wide.
+	if _, out, _ := run(t, append([]string{"can-i", "list", "pods", "--explain"}, alice...)...); !strings.Contains(out, `cannot list resource "pods" in API group "" in the namespace "default"`) {
+		t.Errorf("no -n: %s", out)
+	}
+	if _, out, _ := run(t, append([]string{"can-i", "list", "pods", "-A", "--explain"}, alice...)...); !strings.Contains(out, `cannot list resource "pods" in API group "" at the cluster scope`) {
+		t.Errorf("-A: %s", out)
+	}
 }
 
 // TestCanIList: kubectl auth can-i --list's table of the RBAC rules, then the access policies
