@@ -7,6 +7,7 @@ package resources
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -155,6 +156,29 @@ func versionPriority(v string) int {
 	return p
 }
 
+// apiVersion is the version part of resource.version.group.
+var apiVersion = regexp.MustCompile(`^v[0-9]+((alpha|beta)[0-9]+)?\.`)
+
+// shortNames are the short names the Kubernetes 1.36 API server (the ShortNames of its
+// registries, as kubectl api-resources lists them) and Kyverno's CRDs declare; kubectl resolves
+// them from discovery, which an offline catalogue does not have.
+var shortNames = map[string]schema.GroupResource{
+	"cm": {Resource: "configmaps"}, "cs": {Resource: "componentstatuses"}, "ep": {Resource: "endpoints"},
+	"ev": {Resource: "events"}, "limits": {Resource: "limitranges"}, "ns": {Resource: "namespaces"},
+	"no": {Resource: "nodes"}, "pvc": {Resource: "persistentvolumeclaims"}, "pv": {Resource: "persistentvolumes"},
+	"po": {Resource: "pods"}, "rc": {Resource: "replicationcontrollers"}, "quota": {Resource: "resourcequotas"},
+	"sa": {Resource: "serviceaccounts"}, "svc": {Resource: "services"},
+	"crd": {Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions"}, "crds": {Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions"},
+	"ds": {Group: "apps", Resource: "daemonsets"}, "deploy": {Group: "apps", Resource: "deployments"},
+	"rs": {Group: "apps", Resource: "replicasets"}, "sts": {Group: "apps", Resource: "statefulsets"},
+	"hpa": {Group: "autoscaling", Resource: "horizontalpodautoscalers"}, "cj": {Group: "batch", Resource: "cronjobs"},
+	"csr": {Group: "certificates.k8s.io", Resource: "certificatesigningrequests"},
+	"ing": {Group: "networking.k8s.io", Resource: "ingresses"}, "netpol": {Group: "networking.k8s.io", Resource: "networkpolicies"},
+	"pdb": {Group: "policy", Resource: "poddisruptionbudgets"}, "pc": {Group: "scheduling.k8s.io", Resource: "priorityclasses"},
+	"sc":   {Group: "storage.k8s.io", Resource: "storageclasses"},
+	"cpol": {Group: "kyverno.io", Resource: "clusterpolicies"}, "pol": {Group: "kyverno.io", Resource: "policies"},
+}
+
 // Lookup resolves a name the way kubectl does: a kind (ConfigMap), a resource (configmaps),
 // its singular (configmap), optionally qualified by group (deployments.apps, apps/Deployment),
 // optionally with a subresource (pods/exec).
@@ -170,9 +194,16 @@ func Lookup(name string) (Resource, error) {
 	if group == "" {
 		if r, g, ok := strings.Cut(name, "."); ok {
 			name, group = r, g // deployments.apps
+			if v := apiVersion.FindString(group); v != "" {
+				group = strings.TrimPrefix(group, v) // deployments.v1.apps
+			}
 		}
 	}
 	lower := strings.ToLower(name)
+	if gr, ok := shortNames[lower]; ok && (group == "" || group == gr.Group) {
+		lower, group = gr.Resource, gr.Group // cm, deploy.apps
+		name = lower
+	}
 	var matches []entry
 	for _, e := range entries {
 		if group != "" && e.gvk.Group != group && !strings.HasPrefix(e.gvk.Group, group+".") {

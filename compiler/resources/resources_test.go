@@ -31,6 +31,18 @@ func TestLookup(t *testing.T) {
 		{name: "endpoints", want: "endpoints", kind: "Endpoints", namespaced: true, vers: "v1"},
 		{name: "clusterpolicies", want: "clusterpolicies", kind: "ClusterPolicy", group: "kyverno.io", vers: "v1"},
 		{name: "validatingpolicies", want: "validatingpolicies", kind: "ValidatingPolicy", group: "policies.kyverno.io", vers: "v1"},
+		// kubectl's short names and resource.version.group.
+		{name: "cm", want: "configmaps", kind: "ConfigMap", namespaced: true, vers: "v1"},
+		{name: "svc", want: "services", kind: "Service", namespaced: true, vers: "v1"},
+		{name: "ns", want: "namespaces", kind: "Namespace", vers: "v1"},
+		{name: "deploy", want: "deployments", kind: "Deployment", namespaced: true, group: "apps", vers: "v1"},
+		{name: "deploy.apps", want: "deployments", kind: "Deployment", namespaced: true, group: "apps", vers: "v1"},
+		{name: "deployments.v1.apps", want: "deployments", kind: "Deployment", namespaced: true, group: "apps", vers: "v1"},
+		{name: "hpa", want: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler", namespaced: true, group: "autoscaling", vers: "v2"},
+		{name: "ing", want: "ingresses", kind: "Ingress", namespaced: true, group: "networking.k8s.io", vers: "v1"},
+		{name: "crd", want: "customresourcedefinitions", kind: "CustomResourceDefinition", group: "apiextensions.k8s.io", vers: "v1"},
+		{name: "po/exec", want: "pods", kind: "Pod", sub: "exec", namespaced: true, vers: "v1"},
+		{name: "cpol", want: "clusterpolicies", kind: "ClusterPolicy", group: "kyverno.io", vers: "v1"},
 	}
 	for _, c := range cases {
 		r, err := resources.Lookup(c.name)
