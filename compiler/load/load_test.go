@@ -148,12 +148,14 @@ func TestDiagnostics(t *testing.T) {
 		{"bad member and duplicate", edit("members: [a@example.com]", "members: [a@example.com, a@example.com, 'bad name']"), []string{
 			`t.yaml:15:30: error: spec.teams[0].members[1]: member "a@example.com" is listed twice (remove the repeated entry)`,
 			`t.yaml:15:45: error: spec.teams[0].members[2]: "bad name" is not a valid session name (an Identity Center user name becomes the STS session name: 2-64 characters of letters, digits and _+=,.@-)`}},
+		{"valid regions", edit("region: eu-west-1", "region: eusc-de-east-1, identityCenterRegion: us-gov-west-1"), nil},
 		{"regions", edit("region: eu-west-1", "region: eu-central-12345, identityCenterRegion: mars-north-1"), []string{
 			`t.yaml:6:44: error: spec.aws.region: "eu-central-12345" is not an AWS region (write a region such as eu-west-1 or ap-northeast-2)`,
 			`t.yaml:6:84: error: spec.aws.identityCenterRegion: "mars-north-1" is not an AWS region (write a region such as us-east-1)`}},
-		{"role names", base + "    namespaces: [{name: a, role: Edit}, {name: b, role: veiw}, {name: c, role: superuser}, {name: d, role: 'tenant:reader'}]\n", []string{
+		{"role names", base + "    namespaces: [{name: a, role: Edit}, {name: b, role: veiw}, {name: c, role: superuser}, {name: d, role: 'tenant:reader'}, {name: e, role: 'system:masters'}]\n", []string{
 			`t.yaml:16:34: error: spec.teams[0].namespaces[0].role: "Edit" is not a valid ClusterRole name (did you mean "edit"?)`,
-			`t.yaml:16:57: warning: spec.teams[0].namespaces[1].role: "veiw" is not a Kubernetes default ClusterRole (admin, cluster-admin, edit, view) (did you mean "view"? (a ClusterRole "veiw" must exist in the cluster, or the binding grants nothing))`}},
+			`t.yaml:16:57: warning: spec.teams[0].namespaces[1].role: "veiw" is not a Kubernetes default ClusterRole (admin, cluster-admin, edit, view) (did you mean "view"? A ClusterRole "veiw" must exist in the cluster, or the binding grants nothing)`,
+			`t.yaml:16:142: warning: spec.teams[0].namespaces[4].role: "system:masters" is a Kubernetes group, not a ClusterRole (a binding to it grants nothing: for full power use the ClusterRole cluster-admin, or map the permission set to the group)`}},
 		{"namespace owned by two teams", base + "    namespaces: [{name: app, role: edit}]\n  - name: dev\n    permissionSets: [Admin]\n    members: [b@example.com]\n    namespaces: [{name: app, role: view}]\n", []string{
 			`t.yaml:20:25: error: spec.teams[1].namespaces[0].name: namespace "app" is already owned by team "ops" (a namespace has one owning team; give the other team a ClusterRole or a second namespace)`}},
 		{"two pod identities for one service account", base + "  namespaces: [{name: loki}]\n  podIdentities:\n  - {namespace: loki, serviceAccount: loki, roleArn: 'arn:aws:iam::123456789012:role/a'}\n  - {namespace: loki, serviceAccount: loki, roleArn: 'arn:aws:iam::123456789012:role/b'}\n", []string{
@@ -202,9 +204,15 @@ func TestDiagnostics(t *testing.T) {
 
 func TestFileNameAndEnvironmentName(t *testing.T) {
 	_, ds := load.Load([]load.Source{{Path: "environments/dev.yaml", Data: []byte(base)}})
-	want := `environments/dev.yaml:4:9: warning: metadata.name: the environment in dev.yaml is named "t": compile writes it to deploy/t (name the file t.yaml, or the environment "dev")`
+	want := `environments/dev.yaml:4:9: warning: metadata.name: the environment in dev.yaml is named "t": compile names its output directory t (name the file t.yaml, or the environment "dev")`
 	if len(ds) != 1 || ds[0].String() != want {
 		t.Fatalf("got %v, want %s", ds, want)
+	}
+	for _, spec := range []string{"spec:\n", "spec: {}\n"} {
+		_, ds = load.Load([]load.Source{{Path: "t.yaml", Data: []byte("apiVersion: guardrail.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: t\n" + spec)}})
+		if len(ds) != 1 || !strings.HasSuffix(ds[0].String(), "error: spec: spec is empty (give it aws, cluster, permissionSets and teams (see docs/environment.md))") {
+			t.Errorf("%q: got %v, want one error", spec, ds)
+		}
 	}
 	missing := "apiVersion: guardrail.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: t\n"
 	_, ds = load.Load([]load.Source{{Path: "t.yaml", Data: []byte(missing)}})

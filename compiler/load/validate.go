@@ -3,6 +3,7 @@ package load
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -26,7 +27,7 @@ var AccessPolicies = []string{
 
 var (
 	accountRe      = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe       = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$`)
+	regionRe       = regexp.MustCompile(`^(af|ap|ca|cn|eu|eusc|il|me|mx|sa|us)(-gov|-iso[a-z]?|-[a-z]{2})?-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$`)
 	clusterNameRe  = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 	psNameRe       = regexp.MustCompile(`^[\w+=,.@-]{1,32}$`)
 	suffixRe       = regexp.MustCompile(`^[0-9A-Za-z]{1,32}$`)
@@ -140,10 +141,14 @@ func (v *validator) run() {
 	if base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(v.f.Path), ".yaml"), ".yml"); e.Metadata.Name != "" && e.Metadata.Name != "base" &&
 		len(validation.IsDNS1123Label(e.Metadata.Name)) == 0 && base != e.Metadata.Name && base != filepath.Base(v.f.Path) {
 		v.warnf("metadata.name", fmt.Sprintf("name the file %s.yaml, or the environment %q", e.Metadata.Name, base),
-			"the environment in %s is named %q: compile writes it to deploy/%s", filepath.Base(v.f.Path), e.Metadata.Name, e.Metadata.Name)
+			"the environment in %s is named %q: compile names its output directory %s", filepath.Base(v.f.Path), e.Metadata.Name, e.Metadata.Name)
 	}
 	if _, ok := v.f.pos["spec"]; !ok {
 		v.errf("spec", "add spec with aws, cluster, permissionSets and teams (see docs/environment.md)", "required field is missing")
+		return
+	}
+	if reflect.DeepEqual(e.Spec, v1alpha1.EnvironmentSpec{}) {
+		v.errf("spec", "give it aws, cluster, permissionSets and teams (see docs/environment.md)", "spec is empty")
 		return
 	}
 
@@ -459,6 +464,9 @@ func (v *validator) teams(psNames map[string]bool) (map[string]bool, map[string]
 	return names, people
 }
 
+// groups are the Kubernetes groups people mistake for ClusterRoles.
+var groups = map[string]bool{"system:masters": true, "system:authenticated": true, "system:unauthenticated": true, "system:serviceaccounts": true, "system:nodes": true}
+
 // defaultClusterRoles are the user-facing ClusterRoles every Kubernetes cluster has.
 var defaultClusterRoles = []string{"admin", "cluster-admin", "edit", "view"}
 
@@ -475,10 +483,15 @@ func (v *validator) roleName(path, name string) {
 		v.errf(path, fix, "%q is not a valid ClusterRole name", name)
 		return
 	}
+	if groups[name] {
+		v.warnf(path, "a binding to it grants nothing: for full power use the ClusterRole cluster-admin, or map the permission set to the group",
+			"%q is a Kubernetes group, not a ClusterRole", name)
+		return
+	}
 	if near != "" && near != name {
 		// A custom ClusterRole is fine, but one a letter or two from a default one is more
 		// likely a typo: the binding would grant nothing.
-		v.warnf(path, fmt.Sprintf("did you mean %q? (a ClusterRole %q must exist in the cluster, or the binding grants nothing)", near, name),
+		v.warnf(path, fmt.Sprintf("did you mean %q? A ClusterRole %q must exist in the cluster, or the binding grants nothing", near, name),
 			"%q is not a Kubernetes default ClusterRole (%s)", name, strings.Join(defaultClusterRoles, ", "))
 	}
 }
