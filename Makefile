@@ -9,7 +9,7 @@ BENCHTIME ?= 1x
 all: build
 
 build: ## build bin/guardrail
-	$(GO) build -ldflags "-X guardrail.dev/guardrail/cmd/guardrail/cli.Commit=$$(git rev-parse --short=12 HEAD 2>/dev/null)" -o $(BIN) ./cmd/guardrail
+	$(GO) build -ldflags "-X guardrail.dev/guardrail/cmd/guardrail/cli.Commit=$$(git rev-parse --short=12 HEAD 2>/dev/null)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty)" -o $(BIN) ./cmd/guardrail
 
 demo: build ## compile environments/ into deploy/ and simulate features/ against it
 	$(BIN) validate

@@ -51,6 +51,9 @@ func TestNearest(t *testing.T) {
 	}
 	// A step with a verb the vocabulary lacks: the request step it resembles most, not the
 	// shortest step.
+	if got := steps.Nearest(`it is deneid`, 1); len(got) != 1 || !strings.HasPrefix(got[0], "Then it is denied") {
+		t.Errorf("Nearest(it is deneid) = %q", got)
+	}
 	if got := steps.Nearest(`I teleport into namespace "loki"`, 1); len(got) != 1 || got[0] != `When I delete configmap "settings" in namespace "testnamespace"` {
 		t.Errorf("Nearest(teleport) = %q", got)
 	}

@@ -77,15 +77,15 @@ func Match(text string) []*Step {
 // Nearest returns up to n step examples closest to text, for "did you mean" suggestions.
 func Nearest(text string, n int) []string {
 	type cand struct {
-		ex           string
-		shared, dist int
+		ex                  string
+		shared, dist, chars int
 	}
 	norm := func(s string) string { return quoted.ReplaceAllString(strings.ToLower(s), `""`) }
 	t := norm(text)
 	var cs []cand
 	for _, st := range Vocabulary {
 		e := norm(st.Example)
-		cs = append(cs, cand{st.Example, sharedWords(t, e), distance(t, e)})
+		cs = append(cs, cand{st.Example, sharedWords(t, e), distance(t, e), charDistance(t, e)})
 	}
 	// The steps with most words in common first (a short step is otherwise close to any
 	// text), then the fewest word edits.
@@ -93,7 +93,10 @@ func Nearest(text string, n int) []string {
 		if cs[i].shared != cs[j].shared {
 			return cs[i].shared > cs[j].shared
 		}
-		return cs[i].dist < cs[j].dist
+		if cs[i].dist != cs[j].dist {
+			return cs[i].dist < cs[j].dist
+		}
+		return cs[i].chars < cs[j].chars // "it is deneid": denied before allowed
 	})
 	var out []string
 	for i := 0; i < n && i < len(cs); i++ {
@@ -103,6 +106,9 @@ func Nearest(text string, n int) []string {
 }
 
 var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// charDistance is the letter-level edit distance.
+func charDistance(a, b string) int { return editDistance([]byte(a), []byte(b)) }
 
 // sharedWords counts the words a and b have in common, with multiplicity.
 func sharedWords(a, b string) int {
@@ -121,8 +127,10 @@ func sharedWords(a, b string) int {
 }
 
 // distance is the word-level edit distance: steps differ by words, not letters.
-func distance(a, b string) int {
-	x, y := strings.Fields(a), strings.Fields(b)
+func distance(a, b string) int { return editDistance(strings.Fields(a), strings.Fields(b)) }
+
+// editDistance is the Levenshtein distance of two sequences.
+func editDistance[T comparable](x, y []T) int {
 	prev := make([]int, len(y)+1)
 	cur := make([]int, len(y)+1)
 	for j := range prev {

@@ -71,6 +71,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"compile", "-o", "cli_test.go", envs}, "error: --output cli_test.go is not a directory: name a directory\n"},
 		{[]string{"simulate", "--environments", envs, "--policies", policies, "--out", "/no/such/dir/r.xml", features}, "error: --out /no/such/dir/r.xml: the directory /no/such/dir does not exist\n"},
 		{[]string{"simulate", "--concurrency", "0", features}, "error: --concurrency must be 1 or more, not 0\n"},
+		{[]string{"simulate", "-q", "--format", "junit", features}, "error: -q shapes the pretty report; --format junit reports every scenario\n"},
+		{[]string{"simulate", "cli_test.go"}, "error: cli_test.go is not a .feature file: name feature files or directories of them\n"},
 		{[]string{"simulate", "--random-seed", "-1", features}, "error: --random-seed must be a positive seed (0 keeps file order), not -1\n"},
 		{[]string{"simulate", "--keep", features}, "error: --keep is for --backend kind, not offline\n"},
 		{[]string{"simulate", "--backend", "local", "--context", "x", features}, "error: --context is for --backend kubeconfig, not local\n"},

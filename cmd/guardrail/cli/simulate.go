@@ -152,6 +152,14 @@ func (o *simulateOptions) run(ctx context.Context, s Streams, paths []string) er
 			return usageErrorf("--out %s: the directory %s does not exist", o.out, filepath.Dir(o.out))
 		}
 	}
+	if o.quiet && o.format != simulator.FormatPretty {
+		return usageErrorf("-q shapes the pretty report; --format %s reports every scenario", o.format)
+	}
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && filepath.Ext(p) != ".feature" {
+			return usageErrorf("%s is not a .feature file: name feature files or directories of them", p)
+		}
+	}
 	if err := simulator.CheckTags(o.tags); err != nil {
 		return usageErrorf("%v", err)
 	}
