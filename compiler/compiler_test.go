@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -583,5 +584,49 @@ func TestOwnedAcceptsEverythingCompileWrites(t *testing.T) {
 		if err := compiler.Write(dir, out); err != nil {
 			t.Errorf("second Write: %v", err)
 		}
+	}
+}
+
+// TestDiffAppliesWithPatch: the --check diff, applied with patch(1) to what is on disk, gives
+// exactly the compiled output: a changed file, a deleted one, a stale one and a file without its
+// final newline included.
+func TestDiffAppliesWithPatch(t *testing.T) {
+	if _, err := exec.LookPath("patch"); err != nil {
+		t.Fatal("patch(1) is needed (CI installs it): ", err)
+	}
+	out := compileRepo(t, "")
+	t.Chdir(t.TempDir())
+	if err := compiler.Write("out", out); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(p string, f func(string) string) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f(string(b))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("out/dev/namespaces.yaml", func(s string) string { return strings.Replace(s, "name: loki", "name: lokki", 1) })
+	edit("out/dev/rbac.yaml", func(s string) string { return strings.TrimSuffix(s, "\n") })
+	edit("out/prod/rendered.yaml", func(string) string { return "stale\n" })
+	if err := os.Remove("out/base/kustomization.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	diff, err := compiler.Diff("out", out)
+	if err != nil || diff == "" {
+		t.Fatalf("Diff = %q, %v", diff, err)
+	}
+	if !strings.Contains(diff, "\\ No newline at end of file\n") {
+		t.Errorf("the diff does not mark the missing newline:\n%s", diff)
+	}
+	cmd := exec.Command("patch", "-p0", "--forward", "--batch")
+	cmd.Stdin = strings.NewReader(diff)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("patch: %v\n%s\n%s", err, b, diff)
+	}
+	if d, err := compiler.Diff("out", out); err != nil || d != "" {
+		t.Errorf("after patch, Diff = %q, %v", d, err)
 	}
 }

@@ -231,7 +231,7 @@ func Diff(dir string, out *Output) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(text)
+		b.WriteString(strings.ReplaceAll(text, noNewline, "\n\\ No newline at end of file\n"))
 	}
 	return b.String(), nil
 }
@@ -253,10 +253,13 @@ func splitLines(b []byte) []string {
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	} else {
-		lines[len(lines)-1] += "\n"
+		lines[len(lines)-1] += noNewline // differs from the same text with a newline, as it should
 	}
 	return lines
 }
+
+// noNewline ends a last line that has no newline; Diff writes it as patch(1)'s marker.
+const noNewline = "\x00no newline\n"
 
 // Orphans returns the directories under dir that look like compiled environments (they hold a
 // kustomization.yaml and a rendered.yaml) but that out does not produce: the output of an
