@@ -248,6 +248,9 @@ func preflight(features []featureInfo, envs map[string]bool, defaultEnv string, 
 					line = lines[st.AstNodeIds[0]]
 				}
 				at := fmt.Sprintf("%s:%d", uri, line)
+				if len(st.AstNodeIds) > 1 { // a Scenario Outline step: name the Examples row too
+					at = fmt.Sprintf("%s:%d (Examples row at line %d)", uri, line, lines[st.AstNodeIds[1]])
+				}
 				if ph := placeholder.FindString(st.Text); ph != "" {
 					problems = append(problems, fmt.Sprintf("%s: %s in %q is not filled in: add a column %s to the Examples table of the Scenario Outline", at, ph, st.Text, strings.Trim(ph, "<>")))
 					continue
@@ -388,6 +391,13 @@ func stepLines(doc *messages.GherkinDocument) map[string]int {
 			out[s.Id] = int(s.Location.Line)
 		}
 	}
+	addRows := func(sc *messages.Scenario) {
+		for _, ex := range sc.Examples {
+			for _, row := range ex.TableBody {
+				out[row.Id] = int(row.Location.Line)
+			}
+		}
+	}
 	var walk func(children []*messages.FeatureChild)
 	walk = func(children []*messages.FeatureChild) {
 		for _, c := range children {
@@ -396,6 +406,7 @@ func stepLines(doc *messages.GherkinDocument) map[string]int {
 			}
 			if c.Scenario != nil {
 				addSteps(c.Scenario.Steps)
+				addRows(c.Scenario)
 			}
 			if c.Rule != nil {
 				for _, rc := range c.Rule.Children {
@@ -404,6 +415,7 @@ func stepLines(doc *messages.GherkinDocument) map[string]int {
 					}
 					if rc.Scenario != nil {
 						addSteps(rc.Scenario.Steps)
+						addRows(rc.Scenario)
 					}
 				}
 			}

@@ -235,12 +235,12 @@ func TestPreflightChecksArguments(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	want := []string{
-		`t.feature:4: environment "dev" has no permission set "Developr"; it has: Cell_Infra_Admin, DevOps_Admin, Developer`,
-		`t.feature:5: the server doesn't have a resource type "widgets" (name a kind such as ConfigMap, a resource such as configmaps or pods/exec, or qualify it: deployments.apps)`,
-		`t.feature:6: nodes is cluster-scoped: remove ` + "`" + `in namespace "default"` + "`",
-		`t.feature:7: environment "dev" has no policy "guardrail-no-such-thing"; it has: block-cluster-admin-from-ns, guardrail-elon-cannot-touch-testnamespace`,
-		`t.feature:8: environment "dev" has no policy "guardrail-elon-cannot-touch-testnamespce"; it has: block-cluster-admin-from-ns, guardrail-elon-cannot-touch-testnamespace`,
-		`t.feature:9: <person> in "I am \"<person>\" using permission set \"Developer\"" is not filled in: add a column person to the Examples table of the Scenario Outline`,
+		`t.feature:4 (Examples row at line 13): environment "dev" has no permission set "Developr"; it has: Cell_Infra_Admin, DevOps_Admin, Developer`,
+		`t.feature:5 (Examples row at line 13): the server doesn't have a resource type "widgets" (name a kind such as ConfigMap, a resource such as configmaps or pods/exec, or qualify it: deployments.apps)`,
+		`t.feature:6 (Examples row at line 13): nodes is cluster-scoped: remove ` + "`" + `in namespace "default"` + "`",
+		`t.feature:7 (Examples row at line 13): environment "dev" has no policy "guardrail-no-such-thing"; it has: block-cluster-admin-from-ns, guardrail-elon-cannot-touch-testnamespace`,
+		`t.feature:8 (Examples row at line 13): environment "dev" has no policy "guardrail-elon-cannot-touch-testnamespce"; it has: block-cluster-admin-from-ns, guardrail-elon-cannot-touch-testnamespace`,
+		`t.feature:9 (Examples row at line 13): <person> in "I am \"<person>\" using permission set \"Developer\"" is not filled in: add a column person to the Examples table of the Scenario Outline`,
 	}
 	if len(input.Problems) != len(want) {
 		t.Fatalf("problems:\n%s", strings.Join(input.Problems, "\n"))
