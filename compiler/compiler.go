@@ -13,10 +13,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+
+	"gopkg.in/yaml.v3"
 
 	"guardrail.dev/guardrail/compiler/emit"
 	"guardrail.dev/guardrail/compiler/kyverno"
@@ -51,12 +55,17 @@ const RenderedFile = "rendered.yaml"
 // PolicyError is a policy that Kyverno's validation rejects.
 type PolicyError struct {
 	Source string // file (policies/...) or generated path (deploy/<env>/policies/...)
-	Line   int    // where the failing document starts in Source; 0 when Source says it
-	Err    error
+	// Line and Column are the field Kyverno's message names, or the line where the failing
+	// document starts; 0 when Source says where.
+	Line, Column int
+	Err          error
 }
 
 func (e *PolicyError) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Column > 0:
+		return fmt.Sprintf("%s:%d:%d: %v", e.Source, e.Line, e.Column, e.Err)
+	case e.Line > 0:
 		return fmt.Sprintf("%s:%d: %v", e.Source, e.Line, e.Err)
 	}
 	return fmt.Sprintf("%s: %v", e.Source, e.Err)
@@ -250,7 +259,7 @@ func checkAll(checks []policyCheck) error {
 				errs[i] = checkPolicies(checks[i].source, checks[i].data)
 				var perr *PolicyError
 				if errors.As(errs[i], &perr) {
-					perr.Line = 0 // a generated policy's source names its guardrail's line
+					perr.Line, perr.Column = 0, 0 // a generated policy's source names its guardrail's line
 				}
 			}
 		}()
@@ -280,15 +289,79 @@ func checkPolicies(source string, data []byte) error {
 			continue
 		}
 		if _, err := kyverno.ParsePolicy(d.data); err != nil {
-			return &PolicyError{Source: source, Line: d.line, Err: err}
+			perr := &PolicyError{Source: source, Line: d.line, Err: err}
+			if line, col, ok := fieldPosition(d.data, errorField(err.Error())); ok {
+				perr.Line, perr.Column = d.start+line-1, col
+			}
+			return perr
 		}
 	}
 	return nil
 }
 
+// Field paths in Kyverno's messages: "at path: spec/rules[0]/match" (ClusterPolicy) and
+// "spec.validations[0].expression: Invalid value" (ValidatingPolicy, field.Error).
+var (
+	slashPath = regexp.MustCompile(`path: (spec(?:/[A-Za-z]+|\[[0-9]+\])+)`)
+	dotPath   = regexp.MustCompile(`\b(spec(?:\.[A-Za-z]+|\[[0-9]+\])+)`)
+)
+
+// errorField is the first field path a Kyverno message names, dot-separated, or "".
+func errorField(msg string) string {
+	if m := slashPath.FindStringSubmatch(msg); m != nil {
+		return strings.ReplaceAll(m[1], "/", ".")
+	}
+	if m := dotPath.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+var pathSegment = regexp.MustCompile(`[A-Za-z]+|\[[0-9]+\]`)
+
+// fieldPosition finds a field path (spec.rules[0].match) in a YAML document, 1-based; when
+// only a prefix of the path exists, the deepest node found.
+func fieldPosition(doc []byte, field string) (line, col int, ok bool) {
+	if field == "" {
+		return 0, 0, false
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil || len(root.Content) == 0 {
+		return 0, 0, false
+	}
+	n := root.Content[0]
+	line, col = n.Line, n.Column
+	for _, seg := range pathSegment.FindAllString(field, -1) {
+		next := (*yaml.Node)(nil)
+		if strings.HasPrefix(seg, "[") {
+			i, _ := strconv.Atoi(strings.Trim(seg, "[]"))
+			if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+				next = n.Content[i]
+			}
+		} else if n.Kind == yaml.MappingNode {
+			for k := 0; k+1 < len(n.Content); k += 2 {
+				if n.Content[k].Value == seg {
+					line, col = n.Content[k].Line, n.Content[k].Column
+					next = n.Content[k+1]
+					break
+				}
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+		if seg[0] == '[' {
+			line, col = n.Line, n.Column
+		}
+	}
+	return line, col, true
+}
+
 type document struct {
-	line int // of its first line that is not blank or a comment
-	data []byte
+	start int // line of its first line
+	line  int // of its first line that is not blank or a comment
+	data  []byte
 }
 
 // documents splits a YAML stream at its "---" lines, as a YAML reader does.
@@ -306,6 +379,9 @@ func documents(data []byte) []document {
 		if bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
 			flush()
 			continue
+		}
+		if cur.data == nil {
+			cur.start = i + 1
 		}
 		if trimmed := bytes.TrimSpace(line); cur.line == 0 && len(trimmed) > 0 && trimmed[0] != '#' {
 			cur.line = i + 1

@@ -391,12 +391,25 @@ func TestLibraryPolicyRejectedByKyverno(t *testing.T) {
 	if !errors.As(err, &perr) || perr.Source != "policies/bad.yaml" || !strings.Contains(err.Error(), "background") {
 		t.Fatalf("want a PolicyError naming policies/bad.yaml and background mode, got %v", err)
 	}
-	// The second document of a file is named by the line of its first YAML: after the good
-	// policy's lines, the separator, a comment line and the policy's own three comment lines.
+	// The error names the field Kyverno's message points at (spec/rules[0]/match/any[0]/
+	// clusterRoles: the key on line 28, column 9, of the policy file), counted from the start
+	// of the file: in a second document, after the good policy's lines, the separator and a
+	// comment line.
+	if want := "policies/bad.yaml:28:9: ClusterPolicy/block-cluster-admin-from-ns: "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want it to start %q", err, want)
+	}
+	// A ValidatingPolicy's CEL error names spec.validations[0].expression: line 14, column 5.
+	vpol := "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: v\nspec:\n  validationActions: [Deny]\n" +
+		"  matchConstraints:\n    resourceRules:\n    - apiGroups: [\"\"]\n      apiVersions: [v1]\n      resources: [configmaps]\n      operations: [CREATE]\n" +
+		"  validations:\n  - expression: \"object.metadata.name ==\"\n"
+	_, err = compiler.Compile(sources(t, "../environments/dev.yaml"), []load.Source{{Path: "policies/v.yaml", Data: []byte(vpol)}}, compiler.Options{})
+	if want := "policies/v.yaml:14:5: ValidatingPolicy/v: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want it to start %q", err, want)
+	}
 	good := string(library(t)[0].Data)
 	two := good + "---\n# the broken one\n" + bad
 	_, err = compiler.Compile(sources(t, "../environments/dev.yaml"), []load.Source{{Path: "policies/two.yaml", Data: []byte(two)}}, compiler.Options{})
-	want := fmt.Sprintf("policies/two.yaml:%d: ClusterPolicy/block-cluster-admin-from-ns: ", strings.Count(good, "\n")+1+1+3+1)
+	want := fmt.Sprintf("policies/two.yaml:%d:9: ClusterPolicy/block-cluster-admin-from-ns: ", strings.Count(good, "\n")+1+1+28)
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("two documents: got %v, want it to start %q", err, want)
 	}
