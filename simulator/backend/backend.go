@@ -6,6 +6,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -134,6 +135,17 @@ type Verdict struct {
 	Message string
 	// Admitted is true when the request went through admission (writes and connects).
 	Admitted bool
+}
+
+// AuthenticationVerdict is the verdict of a principal that did not authenticate: ok is true
+// when err is an *identity.AuthError, which every backend reports as a denial at
+// authentication; any other error is not a verdict.
+func AuthenticationVerdict(err error) (v Verdict, ok bool) {
+	var authErr *identity.AuthError
+	if !errors.As(err, &authErr) {
+		return Verdict{}, false
+	}
+	return Verdict{Layer: LayerAuthentication, Reason: authErr.Reason, Message: "Unauthorized"}, true
 }
 
 // DeniedBy returns the admission results that denied.

@@ -196,9 +196,8 @@ func (b *Backend) accessPolicyError(ctx context.Context, id *identity.Identity, 
 // Do implements backend.Backend.
 func (b *Backend) Do(ctx context.Context, p identity.Principal, a backend.Action) (backend.Verdict, error) {
 	id, err := b.Authenticate(ctx, p)
-	var authErr *identity.AuthError
-	if errors.As(err, &authErr) {
-		return backend.Verdict{Layer: backend.LayerAuthentication, Reason: authErr.Reason, Message: "Unauthorized"}, nil
+	if v, denied := backend.AuthenticationVerdict(err); denied {
+		return v, nil
 	}
 	if err != nil {
 		return backend.Verdict{}, err

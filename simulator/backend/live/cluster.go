@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -305,9 +304,8 @@ func (c *Cluster) userConfig(token string) *rest.Config {
 // Do implements backend.Backend.
 func (c *Cluster) Do(ctx context.Context, p identity.Principal, a backend.Action) (backend.Verdict, error) {
 	id, err := c.Authenticate(ctx, p)
-	var authErr *identity.AuthError
-	if errors.As(err, &authErr) {
-		return backend.Verdict{Layer: backend.LayerAuthentication, Reason: authErr.Reason, Message: "Unauthorized"}, nil
+	if v, denied := backend.AuthenticationVerdict(err); denied {
+		return v, nil
 	}
 	if err != nil {
 		return backend.Verdict{}, err

@@ -209,9 +209,8 @@ func (b *Backend) PodCredentials(_ context.Context, ns, sa string) (podidentity.
 // Do implements backend.Backend: authentication, authorization, then admission.
 func (b *Backend) Do(ctx context.Context, p identity.Principal, a backend.Action) (backend.Verdict, error) {
 	id, err := b.Authenticate(ctx, p)
-	var authErr *identity.AuthError
-	if errors.As(err, &authErr) {
-		return backend.Verdict{Layer: backend.LayerAuthentication, Reason: authErr.Reason, Message: "Unauthorized"}, nil
+	if v, denied := backend.AuthenticationVerdict(err); denied {
+		return v, nil
 	}
 	if err != nil {
 		return backend.Verdict{}, err
